@@ -1,0 +1,77 @@
+"""Input checks shared by the ``rmt`` modules.
+
+Every public function of ``rmt`` validates its arguments with these helpers, so that a bad
+value fails with a message naming the argument, the value received and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+
+
+def positive_int(name: str, value: object) -> int:
+    """Return ``value`` as an int, or raise if it is not an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, Integral | np.integer):
+        raise TypeError(f"{name} must be a positive integer, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer (>= 1), got {value!r}")
+    return int(value)
+
+
+def real(name: str, value: object) -> float:
+    """Return ``value`` as a finite float, or raise naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, Real | np.floating | np.integer):
+        arr = np.asarray(value)
+        if arr.ndim == 0 and arr.dtype.kind in "fiu":
+            value = arr.item()
+        else:
+            raise TypeError(f"{name} must be a real number, got {value!r}")
+    out = float(value)  # type: ignore[arg-type]
+    if not math.isfinite(out):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return out
+
+
+def positive(name: str, value: object) -> float:
+    """A finite, strictly positive real (sizes ratios, penalties)."""
+    out = real(name, value)
+    if out <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return out
+
+
+def nonnegative(name: str, value: object) -> float:
+    """A finite real >= 0 (squared norms)."""
+    out = real(name, value)
+    if out < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return out
+
+
+def finite_array(name: str, value: object, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
+    """A float array with only finite entries (and the given number of dimensions)."""
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a numeric array, got {type(value).__name__}") from exc
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else ndim
+        if arr.ndim not in allowed:
+            raise ValueError(
+                f"{name} must have {' or '.join(map(str, allowed))} dimension(s), "
+                f"got shape {arr.shape}"
+            )
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must contain only finite values (no NaN or inf)")
+    return arr
+
+
+def choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+    return str(value)
