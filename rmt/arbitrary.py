@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _validate as V
 from .core import Moments
@@ -108,7 +109,7 @@ def alpha_star(M_t: float, s: float, W: float, p: int, n: int, gamma: float) -> 
 # --------------------------------------------------------------------------------------------
 # plug-in estimation from target training rows
 # --------------------------------------------------------------------------------------------
-def signed_labels(y, name: str = "y") -> np.ndarray:
+def signed_labels(y: ArrayLike, name: str = "y") -> np.ndarray:
     """Map labels that are already in {−1, +1} to a float array, or raise."""
     y = V.finite_array(name, y, ndim=1)
     bad = ~np.isin(y, (-1.0, 1.0))
@@ -140,7 +141,7 @@ class TargetStatistics:
         return self.moments(gamma, n).alpha_star()
 
 
-def plugin_statistics(X, y, source_coef) -> TargetStatistics:
+def plugin_statistics(X: ArrayLike, y: ArrayLike, source_coef: ArrayLike) -> TargetStatistics:
     """Estimate ``(M_t, s, W)`` from target TRAINING rows only (docs/theory.md §6.3).
 
     With ``z_i = y_i x_i`` and ``S = Σ_i z_i`` over the ``n`` training rows:

@@ -21,6 +21,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import ndtr
 
 from . import _validate as V
@@ -54,17 +55,17 @@ class Moments:
             object.__setattr__(self, name, V.real(name, getattr(self, name)))
 
     # -- the polynomials ------------------------------------------------------------------
-    def mean(self, alpha):
+    def mean(self, alpha: ArrayLike) -> np.ndarray:
         """``m(alpha) = m0 + m1 alpha`` (vectorised over ``alpha``)."""
         a = np.asarray(alpha, dtype=float)
         return self.m0 + self.m1 * a
 
-    def second_moment(self, alpha):
+    def second_moment(self, alpha: ArrayLike) -> np.ndarray:
         """``v(alpha) = v0 + v1 alpha + v2 alpha²`` (vectorised over ``alpha``)."""
         a = np.asarray(alpha, dtype=float)
         return self.v0 + a * (self.v1 + a * self.v2)
 
-    def variance(self, alpha):
+    def variance(self, alpha: ArrayLike) -> np.ndarray:
         """``sigma²(alpha) = v(alpha) − m(alpha)²``, written as a quadratic in alpha:
         ``(v0 − m0²) + (v1 − 2 m0 m1) alpha + (v2 − m1²) alpha²``."""
         a = np.asarray(alpha, dtype=float)
@@ -73,7 +74,7 @@ class Moments:
         c2 = self.v2 - self.m1**2
         return c0 + a * (c1 + a * c2)
 
-    def snr(self, alpha):
+    def snr(self, alpha: ArrayLike) -> np.ndarray:
         """Signal-to-noise ratio ``m(alpha) / sigma(alpha)``; NaN where ``sigma² <= 0``.
 
         ``sigma² <= 0`` cannot happen for moments derived with the corrected formulas; it does
@@ -97,7 +98,7 @@ class Moments:
         return out
 
     # -- accuracy -------------------------------------------------------------------------
-    def accuracy(self, alpha, symmetric: bool = False):
+    def accuracy(self, alpha: ArrayLike, symmetric: bool = False) -> float | np.ndarray:
         """Asymptotic test accuracy at ``alpha`` (scalar or any array; same shape returned).
 
         ``Phi(m / sigma)`` by default (honest); ``Phi(|m| / sigma)`` if ``symmetric=True``.

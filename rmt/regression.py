@@ -17,6 +17,7 @@ so ``alpha*_reg = ⟨W_t, W_s⟩_F / ‖W_s‖_F²``, independent of ``n, p, gam
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _validate as V
 from .equivalents import ridge_constants
@@ -24,7 +25,7 @@ from .equivalents import ridge_constants
 __all__ = ["risk", "risk_coefficients", "alpha_star"]
 
 
-def _weights(W_t, W_s) -> tuple[np.ndarray, np.ndarray]:
+def _weights(W_t: ArrayLike, W_s: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     W_t = V.finite_array("W_t", W_t, ndim=(1, 2))
     W_s = V.finite_array("W_s", W_s, ndim=(1, 2))
     W_t, W_s = np.atleast_2d(W_t), np.atleast_2d(W_s)
@@ -33,7 +34,9 @@ def _weights(W_t, W_s) -> tuple[np.ndarray, np.ndarray]:
     return W_t, W_s
 
 
-def risk_coefficients(W_t, W_s, sigma: float, n: int, gamma: float) -> tuple[float, float, float]:
+def risk_coefficients(
+    W_t: ArrayLike, W_s: ArrayLike, sigma: float, n: int, gamma: float
+) -> tuple[float, float, float]:
     """``(T1, T2, T3)`` with ``R(alpha) = T1 + T2 alpha + T3 alpha²``.
 
     ``T1 = [(kappa−1)² ‖W_t‖² + d sigma² kappa²] / (kappa² − eta)``,
@@ -65,7 +68,9 @@ def risk_coefficients(W_t, W_s, sigma: float, n: int, gamma: float) -> tuple[flo
     return T1, T2, T3
 
 
-def risk(alpha, W_t, W_s, sigma: float, n: int, gamma: float):
+def risk(
+    alpha: ArrayLike, W_t: ArrayLike, W_s: ArrayLike, sigma: float, n: int, gamma: float
+) -> float | np.ndarray:
     """Asymptotic test risk ``R(alpha)`` (vectorised over ``alpha``; same shape returned)."""
     T1, T2, T3 = risk_coefficients(W_t, W_s, sigma, n, gamma)
     a = np.asarray(alpha, dtype=float)
@@ -75,7 +80,7 @@ def risk(alpha, W_t, W_s, sigma: float, n: int, gamma: float):
     return float(out) if out.ndim == 0 else out
 
 
-def alpha_star(W_t, W_s) -> float:
+def alpha_star(W_t: ArrayLike, W_s: ArrayLike) -> float:
     """``alpha*_reg = ⟨W_t, W_s⟩_F / ‖W_s‖_F²`` (raises if ``W_s = 0``)."""
     W_t, W_s = _weights(W_t, W_s)
     nrm = float(np.sum(W_s * W_s))

@@ -27,6 +27,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _validate as V
 from . import arbitrary
@@ -147,8 +148,8 @@ def moments(
 
 
 def moments_from_means(
-    mu_s,
-    mu_t,
+    mu_s: ArrayLike,
+    mu_t: ArrayLike,
     n: int,
     N: int,
     gamma_pre: float,
@@ -204,7 +205,7 @@ class Setting:
 
     @classmethod
     def from_means(
-        cls, mu_s, mu_t, *, n: int, N: int, gamma_pre: float, gamma_ft: float
+        cls, mu_s: ArrayLike, mu_t: ArrayLike, *, n: int, N: int, gamma_pre: float, gamma_ft: float
     ) -> Setting:
         mu_s = V.finite_array("mu_s", mu_s, ndim=1)
         mu_t = V.finite_array("mu_t", mu_t, ndim=1)
@@ -225,7 +226,9 @@ class Setting:
         return source_statistics(self.M_s, self.c, self.p, self.N, self.gamma_pre, variant)
 
 
-def plugin_statistics(X_source, y_source, X_target, y_target) -> tuple[float, float, float]:
+def plugin_statistics(
+    X_source: ArrayLike, y_source: ArrayLike, X_target: ArrayLike, y_target: ArrayLike
+) -> tuple[float, float, float]:
     """Unbiased plug-in ``(M̂_s, M̂_t, ĉ)`` for the ridge-source formula (docs/theory.md §6.3).
 
     ``M̂_s`` and ``M̂_t`` are the U-statistics of :func:`rmt.arbitrary.plugin_statistics` on
