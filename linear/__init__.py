@@ -1,0 +1,29 @@
+"""Empirical side of rescalora: the alpha-scaled ridge estimator, samplers, experiments.
+
+    from linear import AlphaRidge
+
+* :class:`AlphaRidge` — scikit-learn classifier ``argmin (1/n)‖y − Xw‖² + gamma ‖w − alpha w̃‖²``
+  (``alpha`` a number, ``"auto"`` = plug-in alpha*, ``"loo"`` = leave-one-out).
+* :mod:`linear.solve` — the affine-in-alpha solution, accuracy paths, leave-one-out parts.
+* :mod:`linear.select` — honest alpha (and gamma) estimators from training rows only.
+* :mod:`linear.gmm` — Gaussian-mixture source/target sampler (rng passed in).
+* :mod:`linear.simulate` — Monte-Carlo theory-vs-empirical loop (joblib + tqdm).
+* :mod:`linear.amazon` — the embedded Amazon Review data, preprocessing and seeded splits.
+* :mod:`linear.experiments` — the protocols behind the figures and tables.
+* :mod:`linear.plot` — figures (the only module importing matplotlib).
+
+Data layout: arrays are row-major ``(n_samples, n_features)`` as in scikit-learn; the formulas
+in docs/theory.md and ``rmt`` use the transpose (``p × n``). Labels are in ``{−1, +1}`` inside
+the maths; :class:`AlphaRidge` accepts any two labels.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .estimator import AlphaRidge
+
+try:
+    __version__ = version("rescalora")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0+unknown"
+
+__all__ = ["AlphaRidge", "__version__"]

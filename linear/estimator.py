@@ -1,0 +1,203 @@
+"""``AlphaRidge``: the alpha-scaled fine-tuned linear classifier as a scikit-learn estimator.
+
+Given a source classifier ``w̃`` (``source_coef``, shape ``(p,)``) and target training rows
+``X`` (shape ``(n, p)``, samples in ROWS as in scikit-learn; docs/theory.md writes the transpose,
+``p × n``), the classifier is (docs/theory.md §1.3)
+
+    w_alpha = argmin_w (1/n) ‖y − X w‖² + gamma ‖w − alpha w̃‖²  =  u + alpha v,
+    u = Q Xᵀ y / n,   v = gamma Q w̃,   Q = (Xᵀ X / n + gamma I_p)^{-1},
+
+with labels coded ``y = −1`` for ``classes_[0]`` and ``y = +1`` for ``classes_[1]``; prediction
+is ``classes_[1]`` where ``x · w_alpha >= 0`` (ties go to +1, docs/theory.md §1.4). No intercept.
+The source classifier must use the same sign convention (positive score = ``classes_[1]``).
+
+* ``alpha = 0``: target-only ridge, equal to ``Ridge(alpha=n * gamma, fit_intercept=False)``
+  (the paper's "No-FT" column); ``alpha = 1``: standard full-rank fine-tuning ("LoRA");
+* ``alpha = "auto"``: plug-in alpha* from the training rows (:func:`linear.select.plugin_alpha`,
+  theory of :mod:`rmt.arbitrary`);
+* ``alpha = "loo"``: closed-form leave-one-out alpha (:func:`linear.select.loo_alpha`).
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
+
+from .select import loo_alpha, plugin_alpha
+from .solve import affine_parts
+
+__all__ = ["AlphaRidge"]
+
+
+class AlphaRidge(ClassifierMixin, BaseEstimator):
+    """Ridge classifier fine-tuned from a source classifier, with the source scaled by alpha.
+
+    Solves ``argmin_w (1/n)‖y − X w‖² + gamma ‖w − alpha w̃‖²`` (module docstring) for a binary
+    problem with labels of any two values.
+
+    Parameters
+    ----------
+    source_coef : array-like of shape (n_features,) or None, default=None
+        The source classifier ``w̃`` (e.g. ridge trained on source data, see
+        :func:`linear.solve.ridge`), independent of the target data. ``None`` means the zero
+        vector: alpha then has no effect and the model is target-only ridge (``alpha_ = 0`` for
+        ``"auto"``/``"loo"``). Its length fixes the number of features accepted by ``fit``.
+    alpha : float or {"auto", "loo"}, default=1.0
+        Scale of the source classifier. ``"auto"``: the plug-in alpha* of docs/theory.md §6.3,
+        estimated from the training rows only; ``"loo"``: the alpha minimising the closed-form
+        leave-one-out squared error. Estimates are clipped to ``±linear.select.ALPHA_LIMIT``.
+    gamma : float > 0, default=1.0
+        Fine-tuning penalty ``gamma_ft`` (``1/n`` convention: sklearn ``Ridge(alpha=n*gamma)``).
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+        ``w_alpha`` at the chosen alpha.
+    alpha_ : float
+        The alpha used (equal to ``alpha`` when a number was given).
+    source_coef_ : ndarray of shape (n_features,)
+        ``w̃`` as used (zeros when ``source_coef=None``).
+    classes_ : ndarray of shape (2,)
+        The two labels; ``classes_[1]`` is coded +1.
+    n_features_in_ : int
+    intercept_ : float
+        Always 0.0 (no intercept, as in the theory).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from linear import AlphaRidge
+    >>> X = np.array([[1.0, 0.0], [0.9, 0.2], [-1.0, 0.1], [-0.8, -0.3]])
+    >>> clf = AlphaRidge(source_coef=[1.0, 0.0], alpha=1.0).fit(X, ["pos", "pos", "neg", "neg"])
+    >>> clf.predict([[2.0, 0.0]]).tolist()
+    ['pos']
+    """
+
+    _parameter_constraints: dict = {
+        "source_coef": ["array-like", None],
+        "alpha": [Interval(Real, None, None, closed="neither"), StrOptions({"auto", "loo"})],
+        "gamma": [Interval(Real, 0.0, None, closed="neither")],
+    }
+
+    def __init__(self, source_coef=None, alpha=1.0, gamma=1.0):
+        self.source_coef = source_coef
+        self.alpha = alpha
+        self.gamma = gamma
+
+    # -- helpers --------------------------------------------------------------------------
+    def _source(self, n_features: int) -> np.ndarray:
+        if self.source_coef is None:
+            return np.zeros(n_features)
+        w = np.asarray(self.source_coef, dtype=float)
+        if w.ndim != 1:
+            raise ValueError(
+                f"source_coef must be a 1-D array of length n_features={n_features}, "
+                f"got shape {w.shape}"
+            )
+        if w.shape[0] != n_features:
+            raise ValueError(
+                f"source_coef has length {w.shape[0]} but X has {n_features} features; "
+                "they must be equal"
+            )
+        if not np.all(np.isfinite(w)):
+            raise ValueError("source_coef must contain only finite values (no NaN or inf)")
+        return w
+
+    def _check_gamma(self) -> float:
+        g = float(self.gamma)
+        if not np.isfinite(g) or g <= 0:
+            raise ValueError(f"gamma must be a finite float > 0, got {self.gamma!r}")
+        return g
+
+    # -- scikit-learn API -----------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit ``w_alpha`` on target training rows ``X`` (n, p) with labels ``y`` (n,)."""
+        if isinstance(self.alpha, float) and not np.isfinite(self.alpha):
+            raise ValueError(f"alpha must be a finite float or 'auto' or 'loo', got {self.alpha!r}")
+        gamma = self._check_gamma()
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        ys, classes = _signed(y)
+        w = self._source(X.shape[1])
+        path = affine_parts(X, ys, w, gamma)
+        if isinstance(self.alpha, str):
+            if not np.any(w):
+                alpha = 0.0  # alpha has no effect with a zero source
+            elif X.shape[0] < 2:
+                raise ValueError(f"alpha={self.alpha!r} needs at least 2 training rows, got 1")
+            elif self.alpha == "auto":
+                alpha = plugin_alpha(X, ys, w, gamma)
+            else:
+                alpha = loo_alpha(X, ys, w, gamma)
+        else:
+            alpha = float(self.alpha)
+        self.classes_ = classes
+        self.source_coef_ = w
+        self.alpha_ = alpha
+        self.coef_ = path.coef(alpha)
+        self.intercept_ = 0.0
+        return self
+
+    def decision_function(self, X):
+        """Scores ``X · w_alpha`` (shape (n_samples,)); positive means ``classes_[1]``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return X @ self.coef_
+
+    def predict(self, X):
+        """``classes_[1]`` where the score is ``>= 0``, else ``classes_[0]``."""
+        scores = self.decision_function(X)
+        return self.classes_[(scores >= 0.0).astype(int)]
+
+    def alpha_path(self, X, y, alphas):
+        """Coefficients ``w_alpha`` for a whole grid of alphas from ONE factorisation.
+
+        ``w_alpha = u + alpha v`` (module docstring); row ``k`` equals ``coef_`` of this estimator
+        fitted on ``(X, y)`` with ``alpha=alphas[k]``. Uses the dual (Woodbury) form when
+        ``n < p``. Does not change the estimator.
+
+        Parameters
+        ----------
+        X : array-like (n, p); y : array-like (n,) with two classes; alphas : array-like (k,)
+
+        Returns
+        -------
+        ndarray of shape (k, p)
+        """
+        gamma = self._check_gamma()
+        a = np.asarray(alphas, dtype=float)
+        if a.ndim != 1 or a.size == 0 or not np.all(np.isfinite(a)):
+            raise ValueError(
+                f"alphas must be a non-empty 1-D array of finite floats, got shape {a.shape}"
+            )
+        X, y = check_X_y(X, y, dtype=np.float64)
+        ys, _ = _signed(y)
+        return affine_parts(X, ys, self._source(X.shape[1]), gamma).coef(a)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
+
+def _signed(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Labels of exactly two classes -> (``y`` coded −1 / +1, ``classes``), or a clear error."""
+    check_classification_targets(y)
+    y_type = type_of_target(y, input_name="y", raise_unknown=True)
+    if y_type != "binary":
+        raise ValueError(
+            "Only binary classification is supported. The type of the target is "
+            f"{y_type!r}; y must contain exactly two classes."
+        )
+    classes = np.unique(y)
+    if classes.shape[0] != 2:
+        raise ValueError(
+            f"y must contain exactly two classes (AlphaRidge is a binary classifier), got "
+            f"{classes.shape[0]} class(es): {classes[:5].tolist()}"
+        )
+    return np.where(y == classes[1], 1.0, -1.0), classes
