@@ -10,9 +10,16 @@ fine-tuning penalty ``gamma``; none of them sees a test row. Inputs are assumed 
 * :func:`loo_alpha` — minimise the closed-form leave-one-out squared error (affine in alpha).
 * :func:`kfold_alpha` — the same with K stratified folds (closed form too).
 * :func:`loo_alpha_gamma` — choose alpha and gamma jointly by leave-one-out: for each gamma of a
-  grid the best alpha is closed-form, and one SVD serves every gamma. As gamma → ∞ the
-  alpha-ridge tends to the (rescaled) source classifier, as gamma → 0 to the min-norm
-  interpolator shifted by alpha w̃, so this family contains both baselines.
+  grid the best alpha is closed-form, and one SVD serves every gamma.
+* :func:`margin_alpha_gamma` — maximise the Gaussian accuracy ``Phi(m / sigma)`` of the
+  leave-one-out margins over (alpha, gamma); the maximiser in alpha is ``rmt.Moments.alpha_star``.
+* :func:`evidence_alpha_gamma` — empirical Bayes: maximise the marginal likelihood of the
+  training labels under ``w ~ N(alpha w̃, tau² I)``, ``y = X w + N(0, sigma² I)``, whose posterior
+  mean is exactly the alpha-ridge with ``gamma = sigma² / (n tau²)``.
+
+The joint searches matter because as gamma → ∞ the alpha-ridge tends to the (rescaled) source
+classifier and at gamma = 1, alpha = 1 it is plain fine-tuning: a family containing both
+baselines, so a good data-driven choice of (alpha, gamma) can beat each of them.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import warnings
 
 import numpy as np
 
-from rmt import arbitrary
+from rmt import Moments, arbitrary
 
 from .solve import affine_parts, loo_parts, loo_spectrum
 
@@ -33,6 +40,9 @@ __all__ = [
     "loo_alpha",
     "kfold_alpha",
     "loo_alpha_gamma",
+    "margin_moments",
+    "margin_alpha_gamma",
+    "evidence_alpha_gamma",
     "stratified_folds",
 ]
 
@@ -40,8 +50,8 @@ __all__ = [
 #: at infinity; the classifier then tends to the direction ``v`` and a large finite alpha is used).
 ALPHA_LIMIT = 1e3
 
-#: Default gamma grid of :func:`loo_alpha_gamma`: 25 values, log-spaced over ``[1e-3, 1e3]``.
-DEFAULT_GAMMAS = np.logspace(-3, 3, 25)
+#: Default gamma grid of the joint searches: 29 values, log-spaced over ``[1e-3, 1e4]``.
+DEFAULT_GAMMAS = np.logspace(-3, 4, 29)
 
 
 def _clip(alpha: float, what: str) -> float:
@@ -137,9 +147,7 @@ def loo_alpha_gamma(
     ``⟨a, b⟩ / ‖b‖²`` and its LOO error is ``(‖a‖² − ⟨a, b⟩² / ‖b‖²) / n``; return the pair with
     the smallest error. One thin SVD of ``X`` serves the whole grid.
     """
-    grid = DEFAULT_GAMMAS if gammas is None else np.asarray(gammas, dtype=float).reshape(-1)
-    if grid.size == 0 or not np.all(np.isfinite(grid)) or np.any(grid <= 0):
-        raise ValueError(f"gammas must be a non-empty array of finite values > 0, got {gammas!r}")
+    grid = _gamma_grid(gammas)
     spectrum = loo_spectrum(X)
     best = (math.inf, 0.0, float(grid[0]))
     for g in grid:
@@ -149,3 +157,89 @@ def loo_alpha_gamma(
         if err < best[0]:
             best = (err, a, float(g))
     return _clip(best[1], "loo_alpha_gamma"), best[2]
+
+
+def _gamma_grid(gammas: np.ndarray | None) -> np.ndarray:
+    grid = DEFAULT_GAMMAS if gammas is None else np.asarray(gammas, dtype=float).reshape(-1)
+    if grid.size == 0 or not np.all(np.isfinite(grid)) or np.any(grid <= 0):
+        raise ValueError(f"gammas must be a non-empty array of finite values > 0, got {gammas!r}")
+    return grid
+
+
+def margin_moments(X: np.ndarray, y: np.ndarray, source_coef: np.ndarray, gamma: float,
+                   spectrum: tuple[np.ndarray, np.ndarray] | None = None) -> Moments:
+    """Empirical moments of the leave-one-out margins, as :class:`rmt.Moments`.
+
+    The LOO margin of row i is ``y_i x_iᵀ w_alpha^{(−i)} = c_i + alpha d_i`` with
+    ``c_i = 1 − y_i a_i`` and ``d_i = y_i b_i`` (:func:`linear.solve.loo_parts`, ``y_i² = 1``).
+    Their mean and second moment over the n rows are ``m0 + m1 alpha`` and
+    ``v0 + v1 alpha + v2 alpha²`` with ``m0 = mean(c)``, ``m1 = mean(d)``, ``v0 = mean(c²)``,
+    ``v1 = 2 mean(c d)``, ``v2 = mean(d²)`` — the same form as the theory's moments, without its
+    identity-covariance assumption.
+    """
+    parts = loo_parts(X, y, source_coef, gamma, spectrum)
+    c = 1.0 - y * parts.a
+    d = y * parts.b
+    return Moments(float(c.mean()), float(d.mean()), float(c @ c / c.size),
+                   float(2.0 * (c @ d) / c.size), float(d @ d / d.size))
+
+
+def margin_alpha_gamma(
+    X: np.ndarray, y: np.ndarray, source_coef: np.ndarray, gammas: np.ndarray | None = None
+) -> tuple[float, float]:
+    """Joint (alpha, gamma) maximising ``Phi(m / sigma)`` of the LOO margins
+    (:func:`margin_moments`); for each gamma the best alpha is ``Moments.alpha_star`` (its
+    supremum, clipped to ``±ALPHA_LIMIT``, when that is at infinity)."""
+    grid = _gamma_grid(gammas)
+    spectrum = loo_spectrum(X)
+    best = (-math.inf, 0.0, float(grid[0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for g in grid:
+            mo = margin_moments(X, y, source_coef, float(g), spectrum)
+            try:
+                a = mo.alpha_star()
+            except ValueError:  # degenerate moments (e.g. d = 0): alpha has no effect
+                a = 0.0
+            a = float(np.clip(a, -ALPHA_LIMIT, ALPHA_LIMIT))
+            acc = mo.accuracy(a)
+            if np.isfinite(acc) and acc > best[0]:
+                best = (float(acc), a, float(g))
+    return best[1], best[2]
+
+
+def evidence_alpha_gamma(
+    X: np.ndarray, y: np.ndarray, source_coef: np.ndarray, gammas: np.ndarray | None = None
+) -> tuple[float, float]:
+    """Empirical-Bayes (type-II maximum likelihood) choice of (alpha, gamma).
+
+    Model: ``w ~ N(alpha w̃, tau² I_p)``, ``y = X w + eps``, ``eps ~ N(0, sigma² I_n)``; the
+    posterior mean of ``w`` is the alpha-ridge ``u + alpha v`` with ``gamma = sigma² / (n tau²)``.
+    Marginally ``y ~ N(alpha X w̃, tau² (X Xᵀ + n gamma I_n))``. With ``X Xᵀ = U diag(s²) Uᵀ``
+    (all n eigenpairs), ``ỹ = Uᵀ y``, ``b̃ = Uᵀ X w̃`` and ``d_j = s_j² + n gamma``, for each gamma
+    the maximum-likelihood ``alpha`` and ``tau²`` are closed-form (generalised least squares):
+
+        alpha = Σ b̃_j ỹ_j / d_j  /  Σ b̃_j² / d_j,     tau² = (1/n) Σ (ỹ_j − alpha b̃_j)² / d_j,
+
+    and the profile log-likelihood is ``−½ [n log tau² + Σ_j log d_j] + const``; return the
+    (alpha, gamma) maximising it over the gamma grid. The labels are ±1, not Gaussian: this is a
+    principled heuristic, judged on data (see the study in ``figures/study_alpha_estimators.py``).
+    """
+    grid = _gamma_grid(gammas)
+    n = X.shape[0]
+    evals, U = np.linalg.eigh(X @ X.T)
+    evals = np.clip(evals, 0.0, None)
+    ty, tb = U.T @ y, U.T @ (X @ source_coef)
+    best = (-math.inf, 0.0, float(grid[0]))
+    for g in grid:
+        d = evals + n * g
+        bb = float(tb @ (tb / d))
+        a = float(tb @ (ty / d)) / bb if bb > 0 else 0.0
+        r = ty - a * tb
+        tau2 = float(r @ (r / d)) / n
+        if tau2 <= 0:
+            continue
+        loglik = -0.5 * (n * math.log(tau2) + float(np.sum(np.log(d))))
+        if loglik > best[0]:
+            best = (loglik, a, float(g))
+    return _clip(best[1], "evidence_alpha_gamma"), best[2]

@@ -1,0 +1,292 @@
+"""Figure/table jobs: compute with the library, write CSV (+ Markdown) and PNG to an output folder.
+
+Each ``task_*`` function is what one ``figures/*.py`` script and one ``rescalora`` sub-command
+run. Every CSV row carries the parameters of its run and ``rescalora_version``. ``quick=True``
+shrinks sizes and seeds so a run takes seconds (tests, notebooks, smoke checks); the full
+settings are those of docs/theory.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import amazon, plot, protocols, synthetic
+from .report import markdown_table, pm, write_csv
+
+__all__ = [
+    "Options",
+    "task_figure1",
+    "task_alpha_star",
+    "task_table1",
+    "task_figure3",
+    "task_study",
+    "TASKS",
+    "MAIN_JOB",
+]
+
+
+@dataclass(frozen=True)
+class Options:
+    """Common options of every task.
+
+    ``seeds``: Monte-Carlo seeds of the synthetic figures (None: 20, or 5 with ``quick``);
+    ``batches``: splits per seed of the Amazon protocols (None: 10, or 2 with ``quick``);
+    ``n_jobs``: joblib workers; ``progress``: tqdm bars.
+    """
+
+    out: Path = Path("figures/out")
+    quick: bool = False
+    seeds: int | None = None
+    batches: int | None = None
+    n_jobs: int | None = 1
+    progress: bool = True
+
+    @property
+    def mc_seeds(self) -> int:
+        return self.seeds if self.seeds is not None else (5 if self.quick else 20)
+
+    @property
+    def n_batches(self) -> int:
+        return self.batches if self.batches is not None else (2 if self.quick else 10)
+
+
+def _say(opts: Options, msg: str) -> None:
+    if opts.progress:
+        print(msg, flush=True)
+
+
+def _synthetic_overrides(opts: Options) -> dict:
+    return {"p": 200, "N": 1000} if opts.quick else {}
+
+
+def _gz_records(path: Path, records: Sequence[dict], **params) -> Path:
+    from . import __version__
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cols = list(dict.fromkeys(k for r in records for k in r)) + list(params) + ["rescalora_version"]
+    with gzip.open(path, "wt", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols)
+        w.writeheader()
+        for r in records:
+            w.writerow(r | params | {"rescalora_version": __version__})
+    return path
+
+
+# ------------------------------------------------------------------------------------------
+def task_figure1(opts: Options) -> dict:
+    """Figure 1: accuracy vs alpha for beta in {0.2, 0.5, 0.9}, theory + Monte-Carlo."""
+    t0 = time.perf_counter()
+    ov = _synthetic_overrides(opts)
+    sims = synthetic.figure1(seeds=opts.mc_seeds, n_jobs=opts.n_jobs, progress=opts.progress,
+                             **ov)
+    rows = [r | {"beta": plot._beta(s)} for s in sims for r in s.rows()]
+    summary = synthetic.figure1_summary(sims)
+    out = opts.out
+    paths = [write_csv(out / "figure1_accuracy_vs_alpha.csv", rows, quick=opts.quick),
+             write_csv(out / "figure1_alpha_star.csv", summary, quick=opts.quick),
+             plot.save(plot.accuracy_vs_alpha(sims), out / "figure1_accuracy_vs_alpha.png")]
+    for r in summary:
+        _say(opts, f"  beta={r['beta']:.1f}: alpha*={r['alpha_star_theory']:.3f} (theory), "
+                   f"{r['mc_argmax']:.2f} ± {r['mc_argmax_std']:.2f} (MC argmax); "
+                   f"acc(alpha*) theory {r['acc_theory_star']:.4f}, "
+                   f"MC {r['acc_mc_at_grid_star']:.4f}")
+    return {"paths": paths, "summary": summary, "seconds": time.perf_counter() - t0}
+
+
+def task_alpha_star(opts: Options) -> dict:
+    """alpha* as a function of beta, n and gamma_ft (theory lines, Monte-Carlo markers)."""
+    t0 = time.perf_counter()
+    ov = _synthetic_overrides(opts)
+    kw = {"mc_ns": (10, 40, 200), "mc_betas": (0.2, 0.5, 0.9), "mc_gammas": (0.1, 1.0)} \
+        if opts.quick else {}
+    curves = synthetic.alpha_star_curves(seeds=opts.mc_seeds, n_jobs=opts.n_jobs,
+                                         progress=opts.progress, **kw, **ov)
+    out = opts.out
+    paths = [write_csv(out / "alpha_star_curves.csv", curves.rows(), quick=opts.quick),
+             plot.save(plot.alpha_star_panels(curves), out / "alpha_star_curves.png")]
+    return {"paths": paths, "seconds": time.perf_counter() - t0}
+
+
+def _pairs(opts: Options) -> tuple:
+    return amazon.PAIRS[:3] if opts.quick else amazon.PAIRS
+
+
+def _seeds(opts: Options) -> tuple:
+    return (1, 123, 404)
+
+
+def task_table1(opts: Options) -> dict:
+    """Table 1: the honest protocol (docs/theory.md §6.3) and the paper's protocol (§6.2) on the
+    12 ordered pairs (3 with ``quick``), N = 2000, n = 20, p = 400, gamma_pre = gamma_ft = 1."""
+    t0 = time.perf_counter()
+    prm = {"n": 20, "N": 2000, "gamma_pre": 1.0, "gamma_ft": 1.0}
+    pairs = _pairs(opts)
+    records = protocols.honest_protocol(
+        pairs, ns=(prm["n"],), N=prm["N"], gamma_pre=prm["gamma_pre"], gamma_ft=prm["gamma_ft"],
+        seeds=_seeds(opts), batches=opts.n_batches, methods=protocols.TABLE1_METHODS,
+        n_jobs=opts.n_jobs, progress=opts.progress, desc="Table 1 (honest)")
+    summary = protocols.summarize(records)
+    paper = protocols.paper_protocol(pairs, progress=opts.progress, N=prm["N"], n=prm["n"],
+                                     gamma_pre=prm["gamma_pre"], gamma_ft=prm["gamma_ft"])
+    out = opts.out
+    common = {"quick": opts.quick, "seeds": " ".join(map(str, _seeds(opts))),
+              "batches": opts.n_batches}
+    paths = [
+        _gz_records(out / "table1_honest_splits.csv.gz", records, **common),
+        write_csv(out / "table1_honest.csv", summary, **prm, **common),
+        write_csv(out / "table1_paper_protocol.csv", paper, **prm,
+                  seeds="1 123 404", batch=10, metric="max(acc, 1-acc) (paper protocol)"),
+    ]
+    md = table1_markdown(summary, paper, protocols.TABLE1_METHODS)
+    (out / "table1.md").write_text(md)
+    paths.append(out / "table1.md")
+    fig = plot.method_comparison(
+        summary, n=prm["n"], paper=paper,
+        title=f"Table 1, Amazon Review, {len(pairs)} pairs: N=2000, n=20, p=400, γ_pre=γ_ft=1")
+    paths.append(plot.save(fig, out / "table1.png"))
+    avg = {r["method"]: r for r in summary if r["pair"] == "average"}
+    pav = paper[-1]
+    _say(opts, "  honest 12-pair average (mean ± std over splits): " + ", ".join(
+        f"{m} {pm(avg[m]['acc_mean'], avg[m]['acc_std'])}" for m in avg))
+    _say(opts, f"  paper protocol average: alpha_ref {pav['alpha_ref_mean']:.2f}, "
+               f"No-FT {pav['target_only_mean']:.2f}, LoRA {pav['lora_mean']:.2f}")
+    return {"paths": paths, "summary": summary, "paper": paper,
+            "seconds": time.perf_counter() - t0}
+
+
+def table1_markdown(summary: Sequence[dict], paper: Sequence[dict], methods: Sequence[str]) -> str:
+    """Markdown: honest table (pairs × methods), paired differences of the average row, and the
+    paper-protocol reproduction side by side."""
+    by = {(r["pair"], r["method"]): r for r in summary if r["n"] == summary[0]["n"]}
+    pairs = list(dict.fromkeys(r["pair"] for r in summary))
+    head = ["pair"] + [protocols.method_label(m) for m in methods]
+    rows = [[p.replace("->", " → ")] + [pm(by[(p, m)]["acc_mean"], by[(p, m)]["acc_std"])
+                                        for m in methods] for p in pairs]
+    text = ("## Honest protocol (docs/theory.md §6.3): honest accuracy (%), mean ± std over "
+            "the shared seed × batch splits\n\n" + markdown_table(head, rows))
+    drow = []
+    for m in methods:
+        r = by[("average", m)]
+        drow.append([protocols.method_label(m),
+                     pm(r.get("diff_lora_mean", float("nan")), r.get("diff_lora_std", 0.0),
+                        sign=True),
+                     f"{100 * r.get('win_lora', float('nan')):.0f} %",
+                     pm(r.get("diff_source_only_mean", float("nan")),
+                        r.get("diff_source_only_std", 0.0), sign=True),
+                     f"{100 * r.get('win_source_only', float('nan')):.0f} %",
+                     f"{r['alpha_median']:.3g}"])
+    text += ("\n## Paired differences on the same splits, average over pairs (percentage "
+             "points, mean ± std over splits)\n\n"
+             + markdown_table(["method", "− LoRA (α=1)", "wins vs LoRA", "− source-only",
+                               "wins vs source-only", "median α"], drow))
+    def name(r: dict) -> str:
+        return "average" if r["source"] == "average" else f"{r['source']} → {r['target']}"
+
+    prow = [[name(r), f"{r['beta_hat']:.3f}", f"{r['alpha_ref']:.3f}",
+             f"{r['alpha_ref_mean']:.2f} ± {r['alpha_ref_std']:.2f}",
+             f"{r['target_only_mean']:.2f} ± {r['target_only_std']:.2f}",
+             f"{r['lora_mean']:.2f} ± {r['lora_std']:.2f}"] for r in paper]
+    text += ("\n## Paper protocol reproduced (docs/theory.md §6.2): leaky α_ref, separate "
+             "splits per method, max(acc, 1 − acc); mean ± std (ddof 0) over the 3 per-seed "
+             "means\n\n" + markdown_table(
+                 ["pair", "β̂", "α_ref", "α-LoRA (α_ref)", "No-FT (α=0)", "LoRA (α=1)"], prow))
+    return text
+
+
+def task_figure3(opts: Options) -> dict:
+    """Figure 3: dvd→books, books→kitchen, kitchen→elec; honest accuracy vs alpha (shared splits),
+    theory curve from full-domain plug-in statistics, alpha* marked."""
+    t0 = time.perf_counter()
+    prm = {"N": 2000, "n": 40, "gamma_pre": 2.0, "gamma_ft": 0.1}
+    seeds = (123, 404, 1337)
+    res = [protocols.figure3_pair(s, t, seeds=seeds, batches=opts.n_batches, **prm)
+           for s, t in (("dvd", "books"), ("books", "kitchen"), ("kitchen", "elec"))]
+    rows, stars = [], []
+    for r in res:
+        th = r.theory.accuracy(r.alphas)
+        for a, m, s, t in zip(r.alphas, r.mean, r.std, th, strict=True):
+            rows.append({"source": r.source, "target": r.target, "alpha": a, "acc_mean": m,
+                         "acc_std": s, "acc_theory": t, "n_splits": r.accuracy.shape[0]})
+        stars.append({"source": r.source, "target": r.target,
+                      "alpha_star_theory_fulldomain": r.theory.alpha_star(),
+                      "alpha_star_empirical_argmax": r.empirical_alpha_star(),
+                      "plugin_alpha_mean": float(np.mean(r.plugin_alphas)),
+                      "plugin_alpha_std": float(np.std(r.plugin_alphas, ddof=1)),
+                      "plugin_alpha_median": float(np.median(r.plugin_alphas)),
+                      "acc_at_empirical_argmax": float(r.mean.max()),
+                      "acc_at_alpha_1": float(np.interp(1.0, r.alphas, r.mean))})
+    out = opts.out
+    common = prm | {"quick": opts.quick, "seeds": "123 404 1337", "batches": opts.n_batches}
+    paths = [write_csv(out / "figure3_amazon.csv", rows, **common),
+             write_csv(out / "figure3_alpha_star.csv", stars, **common),
+             plot.save(plot.figure3(res, n=prm["n"], gamma_pre=prm["gamma_pre"],
+                                    gamma_ft=prm["gamma_ft"]), out / "figure3_amazon.png")]
+    for s in stars:
+        _say(opts, f"  {s['source']}→{s['target']}: alpha* theory "
+                   f"{s['alpha_star_theory_fulldomain']:.2f}, empirical argmax "
+                   f"{s['alpha_star_empirical_argmax']:.2f}, honest plug-in "
+                   f"{s['plugin_alpha_mean']:.2f} ± {s['plugin_alpha_std']:.2f}")
+    return {"paths": paths, "alpha_star": stars, "seconds": time.perf_counter() - t0}
+
+
+def task_study(opts: Options, ns: Sequence[int] | None = None) -> dict:
+    """Study beyond the paper: honest alpha (and gamma) estimators at n in {20, 40, 100, 400}
+    on the 12 pairs (shared splits, N = 2000, gamma_pre = 1, gamma_ft = 1 unless chosen)."""
+    t0 = time.perf_counter()
+    ns = tuple(ns) if ns is not None else ((20, 100) if opts.quick else (20, 40, 100, 400))
+    pairs = _pairs(opts)
+    records = protocols.honest_protocol(
+        pairs, ns=ns, N=2000, gamma_pre=1.0, gamma_ft=1.0, seeds=_seeds(opts),
+        batches=opts.n_batches, methods=protocols.STUDY_METHODS, n_jobs=opts.n_jobs,
+        progress=opts.progress, desc="study")
+    summary = protocols.summarize(records)
+    out = opts.out
+    common = {"N": 2000, "gamma_pre": 1.0, "gamma_ft_default": 1.0, "quick": opts.quick,
+              "seeds": "1 123 404", "batches": opts.n_batches}
+    paths = [_gz_records(out / "study_alpha_estimators_splits.csv.gz", records, **common),
+             write_csv(out / "study_alpha_estimators.csv", summary, **common),
+             plot.save(plot.study_curves(summary, protocols.STUDY_METHODS),
+                       out / "study_alpha_estimators.png")]
+    md = study_markdown(summary, ns)
+    (out / "study_alpha_estimators.md").write_text(md)
+    paths.append(out / "study_alpha_estimators.md")
+    _say(opts, md)
+    return {"paths": paths, "summary": summary, "seconds": time.perf_counter() - t0}
+
+
+def study_markdown(summary: Sequence[dict], ns: Sequence[int]) -> str:
+    """Per n: 12-pair average accuracy and paired differences vs LoRA and vs source-only."""
+    avg = [r for r in summary if r["pair"] == "average"]
+    text = ""
+    for n in ns:
+        rows = []
+        for r in (r for r in avg if r["n"] == n):
+            rows.append([r["label"], pm(r["acc_mean"], r["acc_std"]),
+                         pm(r.get("diff_lora_mean", float("nan")), r.get("diff_lora_sem", 0.0),
+                            sign=True),
+                         pm(r.get("diff_source_only_mean", float("nan")),
+                            r.get("diff_source_only_sem", 0.0), sign=True),
+                         f"{r['alpha_median']:.3g}", f"{r['gamma_median']:.3g}"])
+        text += (f"\n### n = {n}: 12-pair average honest accuracy (%) (mean ± std over splits);"
+                 " paired differences (pp, mean ± sem over splits)\n\n"
+                 + markdown_table(["method", "accuracy", "− LoRA", "− source-only",
+                                   "median α", "median γ_ft"], rows))
+    return text
+
+
+TASKS = {
+    "figure1": task_figure1,
+    "alpha-star": task_alpha_star,
+    "table1": task_table1,
+    "figure3": task_figure3,
+    "study": task_study,
+}
+#: The main job: Figure 1, the alpha* curves and Table 1 (honest, with the paper protocol).
+MAIN_JOB = ("figure1", "alpha-star", "table1")
