@@ -112,8 +112,10 @@ STUDY_METHODS = (
 
 
 def method_label(name: str) -> str:
-    """Human-readable column label of a method name."""
-    return SPECIAL_LABELS.get(name) or METHODS[name].label
+    """Human-readable column label of a method name (the name itself if unknown)."""
+    if name in SPECIAL_LABELS:
+        return SPECIAL_LABELS[name]
+    return METHODS[name].label if name in METHODS else name
 
 
 def _check_methods(methods: Iterable[str]) -> tuple[str, ...]:
