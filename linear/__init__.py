@@ -4,6 +4,8 @@
 
 * :class:`AlphaRidge` — scikit-learn classifier ``argmin (1/n)‖y − Xw‖² + gamma ‖w − alpha w̃‖²``
   (``alpha`` a number, ``"auto"`` = plug-in alpha*, ``"loo"`` = leave-one-out).
+* :class:`AlphaRidgeCV` — the same with (alpha, gamma) chosen jointly from the training rows
+  (empirical-Bayes evidence, or leave-one-out).
 * :mod:`linear.solve` — the affine-in-alpha solution, accuracy paths, leave-one-out parts.
 * :mod:`linear.select` — honest alpha (and gamma) estimators from training rows only.
 * :mod:`linear.gmm` — Gaussian-mixture source/target sampler (rng passed in).
@@ -19,11 +21,11 @@ the maths; :class:`AlphaRidge` accepts any two labels.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .estimator import AlphaRidge
+from .estimator import AlphaRidge, AlphaRidgeCV
 
 try:
     __version__ = version("rescalora")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0+unknown"
 
-__all__ = ["AlphaRidge", "__version__"]
+__all__ = ["AlphaRidge", "AlphaRidgeCV", "__version__"]

@@ -16,6 +16,10 @@ The source classifier must use the same sign convention (positive score = ``clas
 * ``alpha = "auto"``: plug-in alpha* from the training rows (:func:`linear.select.plugin_alpha`,
   theory of :mod:`rmt.arbitrary`);
 * ``alpha = "loo"``: closed-form leave-one-out alpha (:func:`linear.select.loo_alpha`).
+
+:class:`AlphaRidgeCV` chooses alpha AND gamma jointly from the training rows (empirical-Bayes
+evidence by default, or leave-one-out), the honest choice that worked best on the Amazon Review
+study (``figures/study_alpha_estimators.py``).
 """
 
 from __future__ import annotations
@@ -28,10 +32,16 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
-from .select import loo_alpha, plugin_alpha
+from .select import (
+    evidence_alpha_gamma,
+    loo_alpha,
+    loo_alpha_gamma,
+    margin_alpha_gamma,
+    plugin_alpha,
+)
 from .solve import affine_parts
 
-__all__ = ["AlphaRidge"]
+__all__ = ["AlphaRidge", "AlphaRidgeCV"]
 
 
 class AlphaRidge(ClassifierMixin, BaseEstimator):
@@ -91,22 +101,7 @@ class AlphaRidge(ClassifierMixin, BaseEstimator):
 
     # -- helpers --------------------------------------------------------------------------
     def _source(self, n_features: int) -> np.ndarray:
-        if self.source_coef is None:
-            return np.zeros(n_features)
-        w = np.asarray(self.source_coef, dtype=float)
-        if w.ndim != 1:
-            raise ValueError(
-                f"source_coef must be a 1-D array of length n_features={n_features}, "
-                f"got shape {w.shape}"
-            )
-        if w.shape[0] != n_features:
-            raise ValueError(
-                f"source_coef has length {w.shape[0]} but X has {n_features} features; "
-                "they must be equal"
-            )
-        if not np.all(np.isfinite(w)):
-            raise ValueError("source_coef must contain only finite values (no NaN or inf)")
-        return w
+        return _source_vector(self.source_coef, n_features)
 
     def _check_gamma(self) -> float:
         g = float(self.gamma)
@@ -185,6 +180,27 @@ class AlphaRidge(ClassifierMixin, BaseEstimator):
         return tags
 
 
+def _source_vector(source_coef, n_features: int) -> np.ndarray:
+    """``source_coef`` as a float vector of length ``n_features`` (zeros for None), or an error
+    naming the argument."""
+    if source_coef is None:
+        return np.zeros(n_features)
+    w = np.asarray(source_coef, dtype=float)
+    if w.ndim != 1:
+        raise ValueError(
+            f"source_coef must be a 1-D array of length n_features={n_features}, "
+            f"got shape {w.shape}"
+        )
+    if w.shape[0] != n_features:
+        raise ValueError(
+            f"source_coef has length {w.shape[0]} but X has {n_features} features; "
+            "they must be equal"
+        )
+    if not np.all(np.isfinite(w)):
+        raise ValueError("source_coef must contain only finite values (no NaN or inf)")
+    return w
+
+
 def _signed(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Labels of exactly two classes -> (``y`` coded −1 / +1, ``classes``), or a clear error."""
     check_classification_targets(y)
@@ -201,3 +217,86 @@ def _signed(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             f"{classes.shape[0]} class(es): {classes[:5].tolist()}"
         )
     return np.where(y == classes[1], 1.0, -1.0), classes
+
+
+_JOINT = {
+    "evidence": evidence_alpha_gamma,
+    "loo": loo_alpha_gamma,
+    "margin": margin_alpha_gamma,
+}
+
+
+class AlphaRidgeCV(ClassifierMixin, BaseEstimator):
+    """:class:`AlphaRidge` with (alpha, gamma) chosen jointly from the training rows only.
+
+    For each ``gamma`` of a grid the best alpha is closed-form; the pair optimising the
+    criterion is kept (:mod:`linear.select`):
+
+    * ``"evidence"`` (default): type-II maximum likelihood of ``y`` under the Gaussian prior
+      ``w ~ N(alpha w̃, tau² I)`` whose posterior mean is the alpha-ridge
+      (:func:`linear.select.evidence_alpha_gamma`);
+    * ``"loo"``: closed-form leave-one-out squared error
+      (:func:`linear.select.loo_alpha_gamma`);
+    * ``"margin"``: Gaussian accuracy of the leave-one-out margins, maximised in alpha by
+      ``rmt.Moments.alpha_star`` (:func:`linear.select.margin_alpha_gamma`).
+
+    Large gammas tend to the (rescaled) source classifier, so the family contains both the
+    source-only classifier and plain fine-tuning (alpha = gamma = 1).
+
+    Parameters
+    ----------
+    source_coef : array-like of shape (n_features,) or None, default=None
+        The source classifier ``w̃`` (None: zeros; alpha then has no effect).
+    gammas : array-like of positive floats or None, default=None
+        Grid of fine-tuning penalties; None: :data:`linear.select.DEFAULT_GAMMAS`
+        (``logspace(-3, 4, 29)``).
+    criterion : {"evidence", "loo", "margin"}, default="evidence"
+
+    Attributes
+    ----------
+    alpha_, gamma_ : float
+        The chosen pair. ``coef_``, ``classes_``, ``source_coef_``, ``n_features_in_``,
+        ``intercept_`` (0.0) as in :class:`AlphaRidge`.
+    """
+
+    _parameter_constraints: dict = {
+        "source_coef": ["array-like", None],
+        "gammas": ["array-like", None],
+        "criterion": [StrOptions(set(_JOINT))],
+    }
+
+    def __init__(self, source_coef=None, gammas=None, criterion="evidence"):
+        self.source_coef = source_coef
+        self.gammas = gammas
+        self.criterion = criterion
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Choose (alpha, gamma) on ``X`` (n, p), ``y`` (n,) and fit ``w_alpha``."""
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        ys, classes = _signed(y)
+        w = _source_vector(self.source_coef, X.shape[1])
+        alpha, gamma = _JOINT[self.criterion](X, ys, w, self.gammas)
+        self.classes_ = classes
+        self.source_coef_ = w
+        self.alpha_ = float(alpha)
+        self.gamma_ = float(gamma)
+        self.coef_ = affine_parts(X, ys, w, gamma).coef(alpha)
+        self.intercept_ = 0.0
+        return self
+
+    def decision_function(self, X):
+        """Scores ``X · w_alpha`` (shape (n_samples,)); positive means ``classes_[1]``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return X @ self.coef_
+
+    def predict(self, X):
+        """``classes_[1]`` where the score is ``>= 0``, else ``classes_[0]``."""
+        scores = self.decision_function(X)
+        return self.classes_[(scores >= 0.0).astype(int)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags

@@ -39,3 +39,11 @@ def test_fixed_source_only_fails_on_feature_count():
     passed = {r["check_name"] for r in results if r["status"] == "passed"}
     assert {"check_classifiers_train", "check_classifiers_one_label",
             "check_estimators_unfitted"} <= passed
+
+
+@pytest.mark.parametrize("criterion", ["evidence", "loo", "margin"])
+def test_check_estimator_cv_passes(criterion):
+    from linear import AlphaRidgeCV
+
+    results = check_estimator(AlphaRidgeCV(criterion=criterion), on_fail=None)
+    assert [r["check_name"] for r in results if r["status"] == "failed"] == []
