@@ -200,12 +200,16 @@ def study_curves(summary: Sequence[dict], methods: Sequence[str]):
             best.append((100 * r[f"diff_{ref}_mean"], 100 * r[f"diff_{ref}_sem"]))
         ax2.errorbar(ns, [b[0] for b in best], yerr=[b[1] for b in best], marker="o", ms=3.5,
                      capsize=2, color=f"C{i % 10}", label=method_label(m))
+    ns_all = sorted({r["n"] for r in avg})
     for ax in (ax1, ax2):
         ax.set_xscale("log")
+        ax.set_xticks(ns_all, [str(n) for n in ns_all])
+        ax.minorticks_off()
         ax.set_xlabel("n (target training rows)")
     ax1.set_ylabel("12-pair average honest accuracy (%)")
     ax2.axhline(0.0, color="k", lw=0.6)
     ax2.set_ylabel("paired diff. vs the better of LoRA / source-only (pp)")
+    ax2.set_title("colours as on the left; > 0: beats both baselines", fontsize=9)
     ax1.legend(fontsize=6.5)
     fig.suptitle("Which honest α choice works on Amazon Review? (12 pairs, 30 shared splits "
                  "per n; error bars: sem over splits)", fontsize=10)
