@@ -83,6 +83,7 @@ clipping and the learning-rate schedule.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -142,6 +143,16 @@ def reproject_b(m_B: Tensor, P_B: Tensor, R_B: Tensor) -> tuple[Tensor, Tensor]:
     """B-side calibration: ``m_B ↦ m_B R_B`` (out × r), ``P_B[i] ↦ R_Bᵀ P_B[i] R_B``
     (out × r × r)."""
     return m_B @ R_B, R_B.T @ P_B @ R_B
+
+
+@functools.lru_cache(maxsize=64)
+def _upper_pairs(r: int, device: torch.device, dtype: torch.dtype
+                 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Index pairs ``a ≤ b`` of an r × r symmetric matrix, their flat index ``a·r + b`` and the
+    weights (1 on the diagonal, 2 off it): ``xᵀ P x = Σ_{a≤b} w_ab P_ab x_a x_b``."""
+    ia, ib = torch.triu_indices(r, r, device=device)
+    weight = torch.where(ia == ib, 1.0, 2.0).to(dtype)
+    return ia, ib, ia * r + ib, weight
 
 
 # --------------------------------------------------------------------------------------------
@@ -484,32 +495,35 @@ class LoFT(torch.optim.Optimizer):
         # Moments of both sides, every step.
         m_A.lerp_(gA_hat, 1 - beta1)
         m_B.lerp_(gB_hat, 1 - beta1)
-        x = gA_hat.T                                                    # in × r, x_j = ĝ_A[:, j]
-        P_A.baddbmm_(x.unsqueeze(2), x.unsqueeze(1), beta=beta2, alpha=1 - beta2)
-        P_B.baddbmm_(gB_hat.unsqueeze(2), gB_hat.unsqueeze(1), beta=beta2, alpha=1 - beta2)
+        x = gA_hat.T.unsqueeze(2)                                       # in × r × 1: x_j
+        P_A.mul_(beta2).addcmul_(x, x.mT, value=1 - beta2)
+        y = gB_hat.unsqueeze(2)                                         # out × r × 1: y_iᵀ
+        P_B.mul_(beta2).addcmul_(y, y.mT, value=1 - beta2)
 
+        # U = (M/c1) / (√(V/c2) + ε) = (√c2/c1) · M / (√V + ε√c2); V sums over a ≤ b only
+        # (P symmetric: weight 2 off the diagonal), halving the r² contraction.
         c1, c2 = 1 - beta1**t, 1 - beta2**t
+        step_size, eps_hat = lr * math.sqrt(c2) / c1, eps * math.sqrt(c2)
+        ia, ib, flat, weight = _upper_pairs(r, A.device, A.dtype)
         if t % 2:   # B-step
-            M = m_B @ A                                                     # out × in
-            kr = (A.unsqueeze(1) * A.unsqueeze(0)).reshape(r * r, n_in)     # [ab, j] = A_aj A_bj
-            V = P_B.reshape(n_out, r * r) @ kr                              # V_ij = a_jᵀ P_B[i] a_j
-            U = M.div_(V.clamp_min_(0).sqrt_().div_(math.sqrt(c2)).add_(eps))
+            M = m_B @ A                                                 # out × in
+            V = (P_B.reshape(n_out, r * r)[:, flat] * weight) @ (A[ia] * A[ib])
+            U = M.div_(V.clamp_min_(0).sqrt_().add_(eps_hat))           # V_ij = a_jᵀ P_B[i] a_j
             B_old = B.clone()
             if wd:
                 B.mul_(1 - lr * wd)
-            B.sub_((U @ A.T) @ S_B, alpha=lr / c1)
+            B.sub_((U @ A.T) @ S_B, alpha=step_size)
             m_new, P_new = reproject_a(m_A, P_A, reprojection_a(B, B_old, group["rho_A"]))
             m_A.copy_(m_new)
             P_A.copy_(P_new)
         else:       # A-step
-            M = B @ m_A                                                     # out × in
-            kr = (B.unsqueeze(2) * B.unsqueeze(1)).reshape(n_out, r * r)    # [i, ab] = B_ia B_ib
-            V = kr @ P_A.reshape(n_in, r * r).T                             # V_ij = b_i P_A[j] b_iᵀ
-            U = M.div_(V.clamp_min_(0).sqrt_().div_(math.sqrt(c2)).add_(eps))
+            M = B @ m_A                                                 # out × in
+            V = (B[:, ia] * B[:, ib]) @ (P_A.reshape(n_in, r * r)[:, flat] * weight).T
+            U = M.div_(V.clamp_min_(0).sqrt_().add_(eps_hat))           # V_ij = b_i P_A[j] b_iᵀ
             A_old = A.clone()
             if wd:
                 A.mul_(1 - lr * wd)
-            A.sub_(S_A @ (B.T @ U), alpha=lr / c1)
+            A.sub_(S_A @ (B.T @ U), alpha=step_size)
             m_new, P_new = reproject_b(m_B, P_B, reprojection_b(A, A_old, group["rho_B"]))
             m_B.copy_(m_new)
             P_B.copy_(P_new)
