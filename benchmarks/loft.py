@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -210,6 +211,7 @@ def main() -> None:
     ap.add_argument("--child-method", choices=METHODS, help=argparse.SUPPRESS)
     ap.add_argument("--child-rank", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    warnings.filterwarnings("ignore", category=FutureWarning)   # transformers deprecations
     if args.child_method:
         memory_child(args)
         return

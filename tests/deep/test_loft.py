@@ -290,6 +290,7 @@ def test_head_parameters_follow_adamw():
     labels = torch.randint(0, 3, (40,), generator=g)
     A, B = nn.Parameter(A0.clone()), nn.Parameter(B0.clone())
     mirror = [nn.Parameter(p.detach().clone()) for p in head.parameters()]
+    start = head.weight.detach().clone()
     opt = LoFT(pairs=[(A, B)], params=[{"params": list(head.parameters()), "lr": 3e-2,
                                         "weight_decay": 0.05}],
                lr=1e-2, betas=(0.8, 0.99), max_grad_norm=None)
@@ -303,7 +304,20 @@ def test_head_parameters_follow_adamw():
         ref.step()
         for p, q in zip(head.parameters(), mirror, strict=True):
             torch.testing.assert_close(p, q, rtol=0, atol=1e-12)
-    assert not torch.equal(mirror[0], head.weight.new_tensor(0)), "head did not move"
+    assert (head.weight - start).abs().max() > 1e-2, "head did not move"
+
+
+def test_pair_without_gradients_is_skipped():
+    W0, A0, B0, X, Y = problem(4, 3, 2, seed=19)
+    used = nn.Parameter(A0.clone()), nn.Parameter(B0.clone())
+    unused = nn.Parameter(A0.clone()), nn.Parameter(B0.clone())
+    opt = LoFT(pairs=[used, unused], lr=1e-2, max_grad_norm=1.0)
+    for _ in range(3):
+        opt.zero_grad()
+        tanh_loss(W0 + used[1] @ used[0], X, Y).backward()
+        opt.step()
+    assert torch.equal(unused[0], A0) and torch.equal(unused[1], B0)
+    assert not opt.state[unused[0]] and opt.state[used[0]]["step"] == 3
 
 
 # ----------------------------------------------------------------------------------------------
