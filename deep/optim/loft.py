@@ -79,6 +79,16 @@ frozen weights (768 × 768 layer, r = 8: 110,592 state numbers vs 589,824 weight
 Non-pair parameters (classification head, biases, ...) passed in ``params`` follow exactly
 ``torch.optim.AdamW`` (same operations, ``amsgrad=False``) inside the same optimiser, including
 clipping and the learning-rate schedule.
+
+Usage (any model whose LoRA layers expose ``lora_A``/``lora_B``, ours or PEFT's)::
+
+    opt = LoFT.from_model(model, lr=1e-4, weight_decay=0.01, max_grad_norm=1.0,
+                          exclude=alpha_params)        # alpha has its own optimiser
+    loss.backward(); opt.step(); opt.zero_grad()
+
+Clip only through ``max_grad_norm``: ``clip_grad_norm_`` on the raw ``A``/``B`` gradients is a
+different rule (with a Hugging Face ``Trainer``, set ``TrainingArguments.max_grad_norm = 0``).
+Step counters are per pair, so the alternation survives ``state_dict`` round trips.
 """
 
 from __future__ import annotations
