@@ -1,0 +1,135 @@
+"""deep.metrics against scikit-learn and SciPy (independent implementations)."""
+
+import math
+
+import numpy as np
+import pytest
+import scipy.stats
+import sklearn.metrics
+import torch
+
+from deep.metrics import (
+    METRICS,
+    accuracy,
+    compute_metrics,
+    f1_binary,
+    matthews_corrcoef,
+    pearson,
+    predictions_from_outputs,
+    spearman,
+)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("n", [1, 7, 200])
+def test_binary_metrics_match_sklearn(seed, n):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    p = np.where(rng.random(n) < 0.7, y, 1 - y)
+    assert accuracy(p, y) == pytest.approx(sklearn.metrics.accuracy_score(y, p), abs=1e-12)
+    assert f1_binary(p, y) == pytest.approx(
+        sklearn.metrics.f1_score(y, p, zero_division=0.0), abs=1e-12)
+    assert matthews_corrcoef(p, y) == pytest.approx(
+        sklearn.metrics.matthews_corrcoef(y, p), abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_multiclass_mcc_and_accuracy_match_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, 300)
+    p = np.where(rng.random(300) < 0.5, y, rng.integers(0, 3, 300))
+    assert matthews_corrcoef(p, y) == pytest.approx(
+        sklearn.metrics.matthews_corrcoef(y, p), abs=1e-12)
+    assert accuracy(p, y) == pytest.approx(sklearn.metrics.accuracy_score(y, p), abs=1e-12)
+
+
+def test_hand_computed_small_case():
+    p, y = [1, 1, 0, 0], [1, 0, 1, 0]
+    assert accuracy(p, y) == 0.5
+    assert f1_binary(p, y) == 0.5  # TP=1, FP=1, FN=1
+    assert matthews_corrcoef(p, y) == 0.0
+    # perfect and inverted predictions
+    assert matthews_corrcoef([0, 1, 1, 0], [0, 1, 1, 0]) == pytest.approx(1.0)
+    assert matthews_corrcoef([1, 0, 0, 1], [0, 1, 1, 0]) == pytest.approx(-1.0)
+
+
+def test_degenerate_cases_follow_sklearn():
+    y = np.array([0, 1, 1, 0, 1])
+    const = np.ones(5, dtype=int)
+    assert matthews_corrcoef(const, y) == sklearn.metrics.matthews_corrcoef(y, const) == 0.0
+    zeros = np.zeros(5, dtype=int)
+    assert f1_binary(zeros, zeros) == sklearn.metrics.f1_score(zeros, zeros, zero_division=0.0)
+    assert f1_binary(zeros, y) == 0.0
+    assert math.isnan(pearson(np.ones(5), np.arange(5.0)))
+    assert math.isnan(spearman(np.arange(5.0), np.full(5, 2.0)))
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_correlations_match_scipy(seed):
+    rng = np.random.default_rng(seed)
+    y = rng.uniform(0, 5, 500)
+    p = y + rng.normal(0, 1.5, 500)
+    assert pearson(p, y) == pytest.approx(scipy.stats.pearsonr(p, y)[0], abs=1e-12)
+    assert spearman(p, y) == pytest.approx(scipy.stats.spearmanr(p, y)[0], abs=1e-12)
+    # heavy ties: STS-B scores are often multiples of 0.2
+    yt, pt = np.round(y * 5) / 5, np.round(p)
+    assert spearman(pt, yt) == pytest.approx(scipy.stats.spearmanr(pt, yt)[0], abs=1e-12)
+
+
+def test_inputs_may_be_torch_tensors_and_lists():
+    y = torch.tensor([0, 1, 1, 0])
+    p = torch.tensor([0, 1, 0, 0])
+    assert accuracy(p, y) == 0.75
+    assert f1_binary(p.tolist(), y.tolist()) == pytest.approx(2 / 3)
+    logits = torch.tensor([[2.0, 1.0], [0.0, 3.0]], requires_grad=True)
+    assert compute_metrics("rte", logits, [0, 1]) == {"accuracy": 1.0}
+
+
+def test_compute_metrics_per_task_from_logits():
+    rng = np.random.default_rng(5)
+    logits = rng.normal(size=(50, 2))
+    y = rng.integers(0, 2, 50)
+    pred = logits.argmax(1)
+    out = compute_metrics("mrpc", logits, y)
+    assert list(out) == ["accuracy", "f1"]
+    assert out["accuracy"] == pytest.approx(sklearn.metrics.accuracy_score(y, pred))
+    assert out["f1"] == pytest.approx(sklearn.metrics.f1_score(y, pred))
+    cola = compute_metrics("CoLA", pred, y)
+    assert list(cola) == ["matthews", "accuracy"]
+    assert cola["matthews"] == pytest.approx(sklearn.metrics.matthews_corrcoef(y, pred))
+    mnli = compute_metrics("mnli", rng.normal(size=(30, 3)), rng.integers(0, 3, 30))
+    assert list(mnli) == ["accuracy"]
+    scores = rng.uniform(0, 5, 40)
+    outputs = scores[:, None] + rng.normal(0, 1, (40, 1))
+    out = compute_metrics("sts-b", outputs, scores)
+    assert list(out) == ["pearson", "spearman"]
+    assert out["pearson"] == pytest.approx(scipy.stats.pearsonr(outputs[:, 0], scores)[0])
+    np.testing.assert_array_equal(predictions_from_outputs("mrpc", logits), pred)
+    assert set(METRICS) >= {"accuracy", "f1", "matthews", "pearson", "spearman"}
+
+
+def test_stsb_outputs_shape_n_by_1_are_squeezed():
+    rng = np.random.default_rng(9)
+    y = rng.uniform(0, 5, 30)
+    out = y + rng.normal(0, 1, 30)
+    got = compute_metrics("stsb", out[:, None], y)
+    assert got["pearson"] == pytest.approx(scipy.stats.pearsonr(out, y)[0], abs=1e-12)
+    assert got["spearman"] == pytest.approx(scipy.stats.spearmanr(out, y)[0], abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "task, preds, labels, match",
+    [
+        ("rte", [0, 1], [0, 1, 1], "differ in length"),
+        ("rte", [0, 2], [0, 1], "outside 0..1"),
+        ("rte", [0, 1], [0, -1], "outside 0..1"),
+        ("rte", [0.2, 0.9], [0, 1], "integer class ids"),
+        ("rte", np.zeros((2, 3)), [0, 1], r"shape \(n, 2\)"),
+        ("stsb", np.zeros((2, 2)), [0.0, 1.0], "regression outputs"),
+        ("rte", [], [], "empty"),
+        ("nope", [0], [0], "valid tasks: rte"),
+    ],
+)
+def test_bad_inputs_raise_clear_errors(task, preds, labels, match):
+    with pytest.raises(ValueError, match=match):
+        compute_metrics(task, np.asarray(preds), np.asarray(labels))
