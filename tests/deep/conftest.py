@@ -2,7 +2,8 @@
 
 Sizes: hidden 32, 2 layers, 4 heads (LLaMA: 2 key/value heads, so ``v_proj`` is 32 -> 16),
 intermediate 64, vocabulary 100, 3 labels. Dropout is off in the configs so that train-mode
-forwards are deterministic. Models are built under ``torch.random.fork_rng`` with a fixed seed:
+forwards are deterministic. Linear biases are drawn N(0, 0.1²) (HF's zero biases would hide bias
+mistakes). Models are built under ``torch.random.fork_rng`` with a fixed seed:
 the same ``seed`` gives the same weights and the global RNG of the test session is untouched.
 """
 
@@ -47,6 +48,10 @@ def tiny_model(arch: str, seed: int = 0) -> torch.nn.Module:
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = cls(tiny_config(arch))
+        with torch.no_grad():  # HF initialises biases to 0, which would hide bias mistakes
+            for m in model.modules():
+                if isinstance(m, torch.nn.Linear) and m.bias is not None:
+                    m.bias.normal_(0.0, 0.1)
     return model.eval()
 
 
