@@ -20,6 +20,7 @@ from deep.metrics import (
 )
 
 
+@pytest.mark.filterwarnings("ignore:A single label was found")
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("n", [1, 7, 200])
 def test_binary_metrics_match_sklearn(seed, n):
