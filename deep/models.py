@@ -389,7 +389,8 @@ def tiny_model(
     ``max_len`` bounds the token positions (RoBERTa: ``max_position_embeddings = max_len + 2``,
     ``pad_token_id = 1``). Weights drawn from ``torch.manual_seed(seed)`` inside
     ``fork_rng``: same seed, same model; the global RNG is untouched. Returned in train mode
-    is NOT guaranteed: call ``.train()`` / ``.eval()`` yourself.
+    (``from_config``), whereas :func:`load_model` on a folder returns eval mode
+    (``from_pretrained``): call ``.train()`` / ``.eval()`` explicitly.
     """
     from transformers import (
         AutoModelForCausalLM,
