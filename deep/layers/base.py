@@ -55,12 +55,11 @@ def register(name: str) -> Callable[[type[AdapterLayer]], type[AdapterLayer]]:
     return deco
 
 
-def _addmm_nd(c: torch.Tensor, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """``c + x wᵀ`` for ``x: (..., in)``, ``w: (out, in)``, ``c: (..., out)`` in one GEMM
-    (BLAS beta = 1), avoiding a separate elementwise addition pass."""
-    out = w.shape[0]
-    y = torch.addmm(c.reshape(-1, out), x.reshape(-1, x.shape[-1]), w.t())
-    return y.view(*x.shape[:-1], out)
+def _addmm_(c: torch.Tensor, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``c + x wᵀ`` for 2-D ``x: (T, in)``, ``w: (out, in)``, ``c: (T, out)``: one GEMM with
+    BLAS beta = 1 accumulating IN PLACE into ``c``, which must be a fresh non-view intermediate
+    that autograd does not save (the low-rank output). Saves an addition pass and a copy."""
+    return c.addmm_(x, w.t())
 
 
 class AdapterLayer(nn.Module):
@@ -211,7 +210,8 @@ class AdapterLayer(nn.Module):
 
     # ------------------------------------------------------------------ kind hooks
     def _delta(self, xd: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        """Low-rank branch ``Δ(xd) + bias``: ``(..., in) -> (..., out)``."""
+        """Low-rank branch ``Δ(xd) + bias``: ``(T, in) -> (T, out)``, a fresh tensor (the
+        forward accumulates the frozen GEMM into it in place)."""
         raise NotImplementedError
 
     def lowrank_weight(self) -> torch.Tensor:
@@ -234,30 +234,36 @@ class AdapterLayer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``y = g ⊙ (alpha ⊙ x W0ᵀ + Δ(dropout(x))) + b_alpha``; merged: ``x W'ᵀ + b'``.
 
-        Implemented with fused ops: ``addmm`` adds the frozen GEMM into the low-rank output
-        (whose GEMM also adds the bias), ``addcmul`` applies alpha / ``g`` in one pass.
+        Implemented with fused ops on the flattened ``(T, in)`` input: the frozen GEMM
+        accumulates in place into the low-rank output (whose GEMM also adds the bias),
+        ``addcmul`` applies alpha / ``g`` in one pass.
         """
         base = self.base_layer
         if self.merged:
             return base(x)
+        lead = x.shape[:-1]
+        x = x.reshape(-1, x.shape[-1])  # 2-D so that the in-place GEMM acts on a non-view
         w0, b = base.weight, base.bias
         a = self.alpha
         g = self.row_scale()
         xd = self.dropout(x)
         if g is None:
             if a is None:  # LoRA / OLoRA: x W0ᵀ + (s x Aᵀ Bᵀ + b)
-                return _addmm_nd(self._delta(xd, b), x, w0)
-            if self.scale_bias:  # alpha ⊙ (x W0ᵀ + b) + s x Aᵀ Bᵀ
-                return torch.addcmul(self._delta(xd, None), F.linear(x, w0, b), a)
-            return torch.addcmul(self._delta(xd, b), F.linear(x, w0), a)
-        delta = self._delta(xd, None)
-        if a is None:  # DoRA: g ⊙ (x W0ᵀ + Δ) + b
-            t = _addmm_nd(delta, x, w0)
-            bias = b
+                y = _addmm_(self._delta(xd, b), x, w0)
+            elif self.scale_bias:  # alpha ⊙ (x W0ᵀ + b) + s x Aᵀ Bᵀ
+                y = torch.addcmul(self._delta(xd, None), F.linear(x, w0, b), a)
+            else:
+                y = torch.addcmul(self._delta(xd, b), F.linear(x, w0), a)
         else:
-            t = torch.addcmul(delta, F.linear(x, w0), a)
-            bias = b * a if (b is not None and self.scale_bias) else b
-        return t * g if bias is None else torch.addcmul(bias, t, g)
+            delta = self._delta(xd, None)
+            if a is None:  # DoRA: g ⊙ (x W0ᵀ + Δ) + b
+                t = _addmm_(delta, x, w0)
+                bias = b
+            else:
+                t = torch.addcmul(delta, F.linear(x, w0), a)
+                bias = b * a if (b is not None and self.scale_bias) else b
+            y = t * g if bias is None else torch.addcmul(bias, t, g)
+        return y.view(*lead, self.out_features)
 
     # ------------------------------------------------------------------ dense forms
     @torch.no_grad()

@@ -41,6 +41,21 @@ class DoraLayer(LoraLayer):
     def _create_parameters(self, factory: dict[str, Any]) -> None:
         super()._create_parameters(factory)
         self.lora_magnitude = nn.Parameter(torch.empty(self.out_features, **factory))
+        self._w0_sq: tuple[tuple, torch.Tensor] | None = None
+
+    def _base_row_sq(self) -> torch.Tensor:
+        """``‖W0_i‖²`` (float32, ``out``), cached while ``W0`` is unchanged (same storage and
+        version counter; in-place writes through ``.data`` bypass the counter: call
+        ``reset_norm_cache()`` after those)."""
+        w = self.base_layer.weight
+        key = (w.data_ptr(), w._version, w.dtype, w.device, tuple(w.shape))
+        if self._w0_sq is None or self._w0_sq[0] != key:
+            sq = torch.linalg.vector_norm(w.detach(), dim=1, dtype=torch.float32).square()
+            self._w0_sq = (key, sq)
+        return self._w0_sq[1]
+
+    def reset_norm_cache(self) -> None:
+        self._w0_sq = None
 
     def _reset_adapter(self, generator: torch.Generator | None) -> None:
         super()._reset_adapter(generator)
@@ -53,7 +68,7 @@ class DoraLayer(LoraLayer):
         a_mat = self.lora_A.detach().to(w0.dtype)
         b_mat = self.lora_B.detach().float()
         s = self.scaling
-        w_sq = torch.linalg.vector_norm(w0, dim=1, dtype=torch.float32).square()
+        w_sq = self._base_row_sq()
         cross = (b_mat * (w0 @ a_mat.t()).float()).sum(1)            # <W0_i, (BA)_i>
         a32 = a_mat.float()
         quad = ((b_mat @ (a32 @ a32.t())) * b_mat).sum(1)            # ‖(BA)_i‖²

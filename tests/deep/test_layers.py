@@ -184,6 +184,12 @@ def test_dora_norm_is_the_row_norm_of_the_dense_direction(use_alpha):
     w_dir = w_dir + layer.scaling * layer.lora_B.detach() @ layer.lora_A.detach()
     expected = torch.linalg.norm(w_dir, dim=1)
     assert torch.allclose(layer.weight_norm(), expected, rtol=1e-6, atol=1e-6)
+    # the cached ‖W0_i‖² follows in-place changes of W0
+    with torch.no_grad():
+        layer.base_layer.weight[:3].mul_(2.0)
+        w_dir[:3] += w_dir[:3] - layer.scaling * (layer.lora_B @ layer.lora_A)[:3]
+    assert torch.allclose(layer.weight_norm(), torch.linalg.norm(w_dir, dim=1), rtol=1e-6,
+                          atol=1e-6)
 
 
 # ------------------------------------------------------------------ gradients at init
