@@ -7,7 +7,7 @@
 * :class:`AlphaRidgeCV` — the same with (alpha, gamma) chosen jointly from the training rows
   (empirical-Bayes evidence, or leave-one-out).
 * :mod:`linear.solve` — the affine-in-alpha solution, accuracy paths, leave-one-out parts.
-* :mod:`linear.select` — honest alpha (and gamma) estimators from training rows only.
+* :mod:`linear.selection` — honest alpha (and gamma) estimators from training rows only.
 * :mod:`linear.gmm` — Gaussian-mixture source/target sampler (rng passed in).
 * :mod:`linear.simulate` — Monte-Carlo theory-vs-empirical loop (joblib + tqdm).
 * :mod:`linear.amazon` — the embedded Amazon Review data, preprocessing and seeded splits.

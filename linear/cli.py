@@ -6,7 +6,7 @@
 
 Options: ``--out DIR`` (default ``figures/out``), ``--quick`` (small sizes/seeds, seconds),
 ``--seeds K`` (Monte-Carlo seeds), ``--batches B`` (Amazon splits per seed), ``--n-jobs J``
-(joblib workers, default 1; -1 = all cores), ``--no-progress``.
+(joblib workers, default -1 = all cores), ``--no-progress``.
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Monte-Carlo seeds of the synthetic figures (default 20; quick 5)")
     p.add_argument("--batches", type=_positive_int, default=None,
                    help="Amazon splits per seed, seeds (1, 123, 404) (default 10; quick 2)")
-    p.add_argument("--n-jobs", type=_jobs, default=1, help="joblib workers (-1: all cores)")
+    p.add_argument("--n-jobs", type=_jobs, default=-1,
+                   help="joblib workers (default -1: all cores; each worker uses one BLAS thread)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars or messages")
     return p
 

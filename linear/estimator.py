@@ -13,9 +13,9 @@ The source classifier must use the same sign convention (positive score = ``clas
 
 * ``alpha = 0``: target-only ridge, equal to ``Ridge(alpha=n * gamma, fit_intercept=False)``
   (the paper's "No-FT" column); ``alpha = 1``: standard full-rank fine-tuning ("LoRA");
-* ``alpha = "auto"``: plug-in alpha* from the training rows (:func:`linear.select.plugin_alpha`,
+* ``alpha = "auto"``: plug-in alpha* from the training rows (:func:`linear.selection.plugin_alpha`,
   theory of :mod:`rmt.arbitrary`);
-* ``alpha = "loo"``: closed-form leave-one-out alpha (:func:`linear.select.loo_alpha`).
+* ``alpha = "loo"``: closed-form leave-one-out alpha (:func:`linear.selection.loo_alpha`).
 
 :class:`AlphaRidgeCV` chooses alpha AND gamma jointly from the training rows (empirical-Bayes
 evidence by default, or leave-one-out), the honest choice that worked best on the Amazon Review
@@ -32,7 +32,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
-from .select import (
+from .selection import (
     evidence_alpha_gamma,
     loo_alpha,
     loo_alpha_gamma,
@@ -60,7 +60,7 @@ class AlphaRidge(ClassifierMixin, BaseEstimator):
     alpha : float or {"auto", "loo"}, default=1.0
         Scale of the source classifier. ``"auto"``: the plug-in alpha* of docs/theory.md §6.3,
         estimated from the training rows only; ``"loo"``: the alpha minimising the closed-form
-        leave-one-out squared error. Estimates are clipped to ``±linear.select.ALPHA_LIMIT``.
+        leave-one-out squared error. Estimates are clipped to ``±linear.selection.ALPHA_LIMIT``.
     gamma : float > 0, default=1.0
         Fine-tuning penalty ``gamma_ft`` (``1/n`` convention: sklearn ``Ridge(alpha=n*gamma)``).
 
@@ -230,15 +230,15 @@ class AlphaRidgeCV(ClassifierMixin, BaseEstimator):
     """:class:`AlphaRidge` with (alpha, gamma) chosen jointly from the training rows only.
 
     For each ``gamma`` of a grid the best alpha is closed-form; the pair optimising the
-    criterion is kept (:mod:`linear.select`):
+    criterion is kept (:mod:`linear.selection`):
 
     * ``"evidence"`` (default): type-II maximum likelihood of ``y`` under the Gaussian prior
       ``w ~ N(alpha w̃, tau² I)`` whose posterior mean is the alpha-ridge
-      (:func:`linear.select.evidence_alpha_gamma`);
+      (:func:`linear.selection.evidence_alpha_gamma`);
     * ``"loo"``: closed-form leave-one-out squared error
-      (:func:`linear.select.loo_alpha_gamma`);
+      (:func:`linear.selection.loo_alpha_gamma`);
     * ``"margin"``: Gaussian accuracy of the leave-one-out margins, maximised in alpha by
-      ``rmt.Moments.alpha_star`` (:func:`linear.select.margin_alpha_gamma`).
+      ``rmt.Moments.alpha_star`` (:func:`linear.selection.margin_alpha_gamma`).
 
     Large gammas tend to the (rescaled) source classifier, so the family contains both the
     source-only classifier and plain fine-tuning (alpha = gamma = 1).
@@ -248,7 +248,7 @@ class AlphaRidgeCV(ClassifierMixin, BaseEstimator):
     source_coef : array-like of shape (n_features,) or None, default=None
         The source classifier ``w̃`` (None: zeros; alpha then has no effect).
     gammas : array-like of positive floats or None, default=None
-        Grid of fine-tuning penalties; None: :data:`linear.select.DEFAULT_GAMMAS`
+        Grid of fine-tuning penalties; None: :data:`linear.selection.DEFAULT_GAMMAS`
         (``logspace(-3, 4, 29)``).
     criterion : {"evidence", "loo", "margin"}, default="evidence"
 

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from rmt import Moments, arbitrary, ridge
 
-from . import amazon, select
+from . import amazon, selection
 from .solve import AffinePath, accuracy_path, affine_parts
 from .solve import ridge as ridge_fit
 
@@ -87,17 +87,17 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("target_only", "target-only (α=0, paper's 'No-FT')", "baseline", _fixed(0.0)),
     Method("lora", "LoRA-like (α=1)", "baseline", _fixed(1.0)),
     Method("alpha_plugin", "α-LoRA, plug-in α*", "alpha",
-           lambda X, y, w, g, rng: (select.plugin_alpha(X, y, w, g), g)),
+           lambda X, y, w, g, rng: (selection.plugin_alpha(X, y, w, g), g)),
     Method("alpha_loo", "α-LoRA, LOO α", "alpha",
-           lambda X, y, w, g, rng: (select.loo_alpha(X, y, w, g), g)),
+           lambda X, y, w, g, rng: (selection.loo_alpha(X, y, w, g), g)),
     Method("alpha_kfold", "α-LoRA, 5-fold α", "alpha",
-           lambda X, y, w, g, rng: (select.kfold_alpha(X, y, w, g, 5, rng), g)),
+           lambda X, y, w, g, rng: (selection.kfold_alpha(X, y, w, g, 5, rng), g)),
     Method("alpha_gamma_loo", "α-LoRA, LOO (α, γ_ft)", "joint",
-           lambda X, y, w, g, rng: select.loo_alpha_gamma(X, y, w)),
+           lambda X, y, w, g, rng: selection.loo_alpha_gamma(X, y, w)),
     Method("alpha_gamma_margin", "α-LoRA, LOO-margin (α, γ_ft)", "joint",
-           lambda X, y, w, g, rng: select.margin_alpha_gamma(X, y, w)),
+           lambda X, y, w, g, rng: selection.margin_alpha_gamma(X, y, w)),
     Method("alpha_gamma_evidence", "α-LoRA, evidence (α, γ_ft)", "joint",
-           lambda X, y, w, g, rng: select.evidence_alpha_gamma(X, y, w)),
+           lambda X, y, w, g, rng: selection.evidence_alpha_gamma(X, y, w)),
 )}
 #: Labels of the two columns that are not fine-tuned classifiers.
 SPECIAL_LABELS = {
@@ -513,7 +513,7 @@ def figure3_pair(
             tr, te = amazon.split(T.y, n, seed, batch)
             path = affine_parts(T.X[tr], T.y[tr], w, gamma_ft)
             accs.append(accuracy_path(T.X[te], T.y[te], path, a))
-            plug.append(select.plugin_alpha(T.X[tr], T.y[tr], w, gamma_ft))
+            plug.append(selection.plugin_alpha(T.X[tr], T.y[tr], w, gamma_ft))
     full = arbitrary.plugin_statistics(T.X, T.y, w)
     theory = full.moments(gamma_ft, n=n)
     return Figure3Pair(S.name, T.name, a, np.array(accs), theory, np.array(plug))

@@ -2,6 +2,15 @@
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_blas_thread():
+    """One BLAS thread: the matrices here are small, and on a shared 2-core machine
+    multi-threaded BLAS under contention is up to 10x slower than single-threaded."""
+    with threadpool_limits(1):
+        yield
 
 
 def make_problem(n, p, seed, signal=1.0):

@@ -21,7 +21,7 @@ def read(path):
 
 
 def test_table1_quick(tmp_path):
-    assert main(["table1", "--quick", "--batches", "1", "--out", str(tmp_path),
+    assert main(["table1", "--quick", "--batches", "1", "--n-jobs", "1", "--out", str(tmp_path),
                  "--no-progress"]) == 0
     for name in ("table1_honest.csv", "table1_paper_protocol.csv", "table1.md", "table1.png"):
         assert (tmp_path / name).is_file(), name
@@ -38,7 +38,7 @@ def test_table1_quick(tmp_path):
 
 
 def test_figure1_quick(tmp_path):
-    assert main(["figure1", "--quick", "--seeds", "2", "--out", str(tmp_path),
+    assert main(["figure1", "--quick", "--seeds", "2", "--n-jobs", "1", "--out", str(tmp_path),
                  "--no-progress"]) == 0
     rows = read(tmp_path / "figure1_alpha_star.csv")
     assert [float(r["beta"]) for r in rows] == pytest.approx([0.2, 0.5, 0.9])
@@ -56,7 +56,7 @@ def test_bad_arguments(argv, capsys):
 
 def test_default_job_is_main_job():
     args = build_parser().parse_args([])
-    assert args.job == "run" and args.out == Path("figures/out")
+    assert args.job == "run" and args.out == Path("figures/out") and args.n_jobs == -1
 
 
 @pytest.mark.slow

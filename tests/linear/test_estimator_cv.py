@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 from sklearn.linear_model import Ridge
 
-from linear import AlphaRidgeCV, select
+from linear import AlphaRidgeCV, selection
 
 from .conftest import make_problem
 
 
-@pytest.mark.parametrize("criterion,fn", [("evidence", select.evidence_alpha_gamma),
-                                          ("loo", select.loo_alpha_gamma),
-                                          ("margin", select.margin_alpha_gamma)])
+@pytest.mark.parametrize("criterion,fn", [("evidence", selection.evidence_alpha_gamma),
+                                          ("loo", selection.loo_alpha_gamma),
+                                          ("margin", selection.margin_alpha_gamma)])
 def test_cv_uses_selector_and_refits(criterion, fn):
     X, y, w = make_problem(16, 30, seed=11)
     gammas = np.logspace(-2, 2, 9)

@@ -8,7 +8,7 @@ from scipy.optimize import minimize_scalar
 from scipy.stats import multivariate_normal
 from sklearn.linear_model import Ridge
 
-from linear import select
+from linear import selection
 from linear.solve import loo_parts
 
 from .conftest import make_problem
@@ -33,7 +33,7 @@ def test_kfold_alpha_equals_brute_force():
     X, y, w = make_problem(20, 30, seed=2)
     g = 0.4
     rng_folds = np.random.default_rng(7)
-    fold = select.stratified_folds(y, 4, np.random.default_rng(7))
+    fold = selection.stratified_folds(y, 4, np.random.default_rng(7))
     # brute force: held-out residuals at alpha = 0 and 1 give the affine map, then minimise
     res = {}
     for a in (0.0, 1.0):
@@ -45,12 +45,12 @@ def test_kfold_alpha_equals_brute_force():
         res[a] = e
     d = res[0.0] - res[1.0]
     expected = res[0.0] @ d / (d @ d)
-    assert select.kfold_alpha(X, y, w, g, 4, rng_folds) == pytest.approx(expected, rel=1e-9)
+    assert selection.kfold_alpha(X, y, w, g, 4, rng_folds) == pytest.approx(expected, rel=1e-9)
 
 
 def test_stratified_folds_balanced():
     y = np.repeat([-1.0, 1.0], [10, 10])
-    fold = select.stratified_folds(y, 5, np.random.default_rng(0))
+    fold = selection.stratified_folds(y, 5, np.random.default_rng(0))
     for k in range(5):
         assert np.sum((fold == k) & (y < 0)) == 2 and np.sum((fold == k) & (y > 0)) == 2
 
@@ -66,7 +66,7 @@ def test_loo_alpha_gamma_is_grid_minimiser():
         err = np.sum((e0 - a * d) ** 2)
         if err < best[0]:
             best = (err, a, g)
-    a, g = select.loo_alpha_gamma(X, y, w, gammas)
+    a, g = selection.loo_alpha_gamma(X, y, w, gammas)
     assert g == best[2]
     assert a == pytest.approx(best[1], rel=1e-8)
 
@@ -74,7 +74,7 @@ def test_loo_alpha_gamma_is_grid_minimiser():
 def test_margin_moments_equal_brute_force():
     X, y, w = make_problem(10, 16, seed=6)
     g = 0.3
-    mo = select.margin_moments(X, y, w, g)
+    mo = selection.margin_moments(X, y, w, g)
     for alpha in (-1.0, 0.0, 2.5):
         margins = y * (y - loo_residuals(X, y, w, alpha, g))
         assert mo.mean(alpha) == pytest.approx(margins.mean(), rel=1e-9, abs=1e-12)
@@ -84,11 +84,11 @@ def test_margin_moments_equal_brute_force():
 def test_margin_alpha_gamma_maximises_gaussian_margin_accuracy():
     X, y, w = make_problem(14, 20, seed=8)
     gammas = np.array([0.1, 1.0, 10.0])
-    a, g = select.margin_alpha_gamma(X, y, w, gammas)
-    best = select.margin_moments(X, y, w, g).accuracy(a)
+    a, g = selection.margin_alpha_gamma(X, y, w, gammas)
+    best = selection.margin_moments(X, y, w, g).accuracy(a)
     for gg in gammas:
         grid = np.linspace(-20, 20, 2001)
-        assert np.nanmax(select.margin_moments(X, y, w, gg).accuracy(grid)) <= best + 1e-9
+        assert np.nanmax(selection.margin_moments(X, y, w, gg).accuracy(grid)) <= best + 1e-9
 
 
 def test_evidence_is_marginal_likelihood_maximiser():
@@ -98,7 +98,7 @@ def test_evidence_is_marginal_likelihood_maximiser():
     X, y, w = make_problem(12, 25, seed=9)
     n = X.shape[0]
     gammas = np.logspace(-2, 2, 9)
-    a_hat, g_hat = select.evidence_alpha_gamma(X, y, w, gammas)
+    a_hat, g_hat = selection.evidence_alpha_gamma(X, y, w, gammas)
     assert g_hat in gammas
 
     def profile(alpha, g):
@@ -119,16 +119,17 @@ def test_evidence_is_marginal_likelihood_maximiser():
 
 def test_plugin_alpha_clips_and_warns(monkeypatch):
     X, y, w = make_problem(12, 10, seed=1)
-    monkeypatch.setattr(select, "ALPHA_LIMIT", 1e-6)
+    monkeypatch.setattr(selection, "ALPHA_LIMIT", 1e-6)
     with pytest.warns(RuntimeWarning, match="clipped"):
-        a = select.loo_alpha(X, y, w, 1.0)
+        a = selection.loo_alpha(X, y, w, 1.0)
     assert abs(a) == pytest.approx(1e-6)
 
 
 @pytest.mark.parametrize("gammas", [[], [0.0, 1.0], [np.nan]])
 def test_bad_gamma_grid(gammas):
     X, y, w = make_problem(8, 5, seed=1)
-    for f in (select.loo_alpha_gamma, select.margin_alpha_gamma, select.evidence_alpha_gamma):
+    for f in (selection.loo_alpha_gamma, selection.margin_alpha_gamma,
+              selection.evidence_alpha_gamma):
         with pytest.raises(ValueError, match="gammas"):
             f(X, y, w, gammas)
 
@@ -136,7 +137,7 @@ def test_bad_gamma_grid(gammas):
 def test_kfold_bad_splits():
     X, y, w = make_problem(8, 5, seed=1)
     with pytest.raises(ValueError, match="n_splits"):
-        select.kfold_alpha(X, y, w, 1.0, 1)
+        selection.kfold_alpha(X, y, w, 1.0, 1)
 
 
 def test_loo_parts_error_curve():
