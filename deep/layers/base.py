@@ -62,6 +62,32 @@ def _addmm_(c: torch.Tensor, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return c.addmm_(x, w.t())
 
 
+class _ScaleAdd(torch.autograd.Function):
+    """``y = c + h ⊙ v`` with ``c, h: (T, out)`` and a row vector ``v: (out,)``, written into
+    ``c`` in place (``c`` must be a fresh non-view intermediate).
+
+    Backward: ``∂c = g``, ``∂h = g ⊙ v``, ``∂v = Σ_t g_t ⊙ h_t``, each computed only when
+    needed (``h`` is saved only if ``v`` requires grad). Autograd's own ``addcmul`` backward
+    also multiplies ``h`` by the scalar ``value`` and allocates more; this is one pass per
+    gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, c: torch.Tensor, h: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        need_c, need_h, need_v = ctx.needs_input_grad
+        ctx.mark_dirty(c)
+        ctx.save_for_backward(h if need_v else None, v if need_h else None)
+        return c.addcmul_(h, v)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        h, v = ctx.saved_tensors
+        need_c, need_h, need_v = ctx.needs_input_grad
+        grad_h = grad * v if need_h else None
+        grad_v = torch.linalg.vecdot(grad, h, dim=0) if need_v else None
+        return (grad if need_c else None), grad_h, grad_v
+
+
 class AdapterLayer(nn.Module):
     """Base of every adapter layer: a frozen ``base_layer`` plus trainable adapter tensors.
 
@@ -209,9 +235,10 @@ class AdapterLayer(nn.Module):
         return self.base_layer.bias
 
     # ------------------------------------------------------------------ kind hooks
-    def _delta(self, xd: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        """Low-rank branch ``Δ(xd) + bias``: ``(T, in) -> (T, out)``, a fresh tensor (the
-        forward accumulates the frozen GEMM into it in place)."""
+    def _delta(self, xd: torch.Tensor, bias: torch.Tensor | None,
+               row_scale: torch.Tensor | None) -> torch.Tensor:
+        """Low-rank branch ``row_scale ⊙ Δ(xd) + bias``: ``(T, in) -> (T, out)``, a fresh
+        tensor (the forward accumulates the frozen branch into it in place)."""
         raise NotImplementedError
 
     def lowrank_weight(self) -> torch.Tensor:
@@ -234,35 +261,28 @@ class AdapterLayer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``y = g ⊙ (alpha ⊙ x W0ᵀ + Δ(dropout(x))) + b_alpha``; merged: ``x W'ᵀ + b'``.
 
-        Implemented with fused ops on the flattened ``(T, in)`` input: the frozen GEMM
-        accumulates in place into the low-rank output (whose GEMM also adds the bias),
-        ``addcmul`` applies alpha / ``g`` in one pass.
+        Computed on the flattened ``(T, in)`` input as
+        ``y = v ⊙ (x W0ᵀ) + (s · dropout(x) Aᵀ (diag(g) B)ᵀ + b_alpha)`` with ``v = g ⊙ alpha``:
+        the row scale of the low-rank branch is folded into ``B`` (``out×r``), the bias into
+        the low-rank GEMM, and ``v ⊙ (x W0ᵀ)`` is accumulated in place (one pass; without
+        ``v`` the frozen GEMM itself accumulates into the low-rank output).
         """
         base = self.base_layer
         if self.merged:
             return base(x)
         lead = x.shape[:-1]
-        x = x.reshape(-1, x.shape[-1])  # 2-D so that the in-place GEMM acts on a non-view
+        x = x.reshape(-1, x.shape[-1])  # 2-D so that the in-place ops act on non-views
         w0, b = base.weight, base.bias
         a = self.alpha
         g = self.row_scale()
-        xd = self.dropout(x)
-        if g is None:
-            if a is None:  # LoRA / OLoRA: x W0ᵀ + (s x Aᵀ Bᵀ + b)
-                y = _addmm_(self._delta(xd, b), x, w0)
-            elif self.scale_bias:  # alpha ⊙ (x W0ᵀ + b) + s x Aᵀ Bᵀ
-                y = torch.addcmul(self._delta(xd, None), F.linear(x, w0, b), a)
-            else:
-                y = torch.addcmul(self._delta(xd, b), F.linear(x, w0), a)
+        # y = v ⊙ (x W0ᵀ) + [s · dropout(x) Aᵀ (diag(g) B)ᵀ + b_alpha],  v = g ⊙ alpha
+        v = a if g is None else (g if a is None else g * a)
+        bias = b * a if (a is not None and b is not None and self.scale_bias) else b
+        delta = self._delta(self.dropout(x), bias, g)
+        if v is None:  # LoRA / OLoRA: the frozen GEMM accumulates into the low-rank output
+            y = _addmm_(delta, x, w0)
         else:
-            delta = self._delta(xd, None)
-            if a is None:  # DoRA: g ⊙ (x W0ᵀ + Δ) + b
-                t = _addmm_(delta, x, w0)
-                bias = b
-            else:
-                t = torch.addcmul(delta, F.linear(x, w0), a)
-                bias = b * a if (b is not None and self.scale_bias) else b
-            y = t * g if bias is None else torch.addcmul(bias, t, g)
+            y = _ScaleAdd.apply(delta, F.linear(x, w0), v)
         return y.view(*lead, self.out_features)
 
     # ------------------------------------------------------------------ dense forms

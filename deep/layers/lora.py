@@ -54,12 +54,15 @@ class LoraLayer(AdapterLayer):
         self.lora_A.copy_(self._draw_A(generator))
         self.lora_B.zero_()
 
-    def _delta(self, xd: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        """``s · xd Aᵀ Bᵀ + bias``; ``s`` is applied on the rank-``r`` intermediate (cheap)."""
+    def _delta(self, xd: torch.Tensor, bias: torch.Tensor | None,
+               row_scale: torch.Tensor | None) -> torch.Tensor:
+        """``s · xd Aᵀ (diag(row_scale) B)ᵀ + bias``; ``s`` is applied on the rank-``r``
+        intermediate and ``row_scale`` on ``B`` (``out×r``): both cheap."""
         z = F.linear(xd, self.lora_A)
         if self.scaling != 1.0:
             z = z * self.scaling
-        return F.linear(z, self.lora_B, bias)
+        b_mat = self.lora_B if row_scale is None else self.lora_B * row_scale[:, None]
+        return F.linear(z, b_mat, bias)
 
     @torch.no_grad()
     def lowrank_weight(self) -> torch.Tensor:

@@ -127,11 +127,17 @@ def test_init_output_equals_base(row, dims):  # L1, α1, D1, O1
 
 
 # ------------------------------------------------------------------ closed-form forward
+@pytest.mark.parametrize("frozen", [None, "alpha", "factors"])
 @pytest.mark.parametrize("scale_bias", [True, False])
 @pytest.mark.parametrize("row", METHODS, ids=METHOD_IDS)
-def test_forward_and_gradients_match_dense_reference(row, scale_bias):  # α2, α8, D3
+def test_forward_and_gradients_match_dense_reference(row, scale_bias, frozen):  # α2, α8, D3
     _, layer = make_layer(row, scale_bias=scale_bias)
     randomise(layer)
+    if frozen == "alpha" and layer.alpha is not None:  # the adapter step of alpha-LoRA
+        layer.alpha.requires_grad_(False)
+    if frozen == "factors":  # the alpha step: only alpha (and DoRA's m) train
+        layer.lora_A.requires_grad_(False)
+        layer.lora_B.requires_grad_(False)
     x = x_batch(16).requires_grad_(True)
     target = torch.randn(3, 5, 12, generator=torch.Generator().manual_seed(5))
     y = layer(x)
@@ -141,8 +147,10 @@ def test_forward_and_gradients_match_dense_reference(row, scale_bias):  # α2, �
     grads = torch.autograd.grad(((y - target) ** 2).sum(), [x, *trainable.values()])
     clones = {n: p.detach().clone().requires_grad_(True) for n, p in trainable.items()}
     x2 = x.detach().clone().requires_grad_(True)
-    y_ref = layer_reference(layer, x2, A=clones["lora_A"], B=clones["lora_B"],
-                            alpha=clones.get("alpha"), m=clones.get("lora_magnitude"))
+    y_ref = layer_reference(layer, x2, A=clones.get("lora_A", layer.lora_A),
+                            B=clones.get("lora_B", layer.lora_B),
+                            alpha=clones.get("alpha", layer.alpha),
+                            m=clones.get("lora_magnitude", getattr(layer, "lora_magnitude", None)))
     ref_grads = torch.autograd.grad(((y_ref - target) ** 2).sum(), [x2, *clones.values()])
     assert (y - y_ref).abs().max() <= 1e-5
     for name, g, gr in zip(["x", *trainable], grads, ref_grads, strict=True):
@@ -446,3 +454,28 @@ def test_is_an_adapter_layer_with_frozen_base_properties():
     assert isinstance(layer, AdapterLayer)
     assert layer.weight is lin.weight and layer.bias is lin.bias
     assert not lin.weight.requires_grad and not lin.bias.requires_grad
+
+
+def _saved_bytes(layer, x):
+    seen = {}
+
+    def pack(t):
+        seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        layer(x)
+    params = {p.untyped_storage().data_ptr() for p in layer.parameters()}
+    return sum(v for k, v in seen.items() if k not in params)
+
+
+def test_frozen_alpha_saves_no_extra_activations():
+    """Adapter steps of alpha-LoRA (alpha frozen) keep what plain LoRA keeps for backward;
+    a trainable alpha adds exactly one (T, out) tensor, the frozen output x W0ᵀ + b."""
+    x = x_batch(16).requires_grad_(True)
+    _, plain = make_layer(METHODS[0])
+    _, alpha = make_layer(METHODS[1])
+    base = _saved_bytes(plain, x)
+    assert _saved_bytes(alpha, x) == base + 3 * 5 * 12 * 4
+    alpha.alpha.requires_grad_(False)
+    assert _saved_bytes(alpha, x) == base
