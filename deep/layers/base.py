@@ -91,11 +91,12 @@ class _ScaleAdd(torch.autograd.Function):
 class AdapterLayer(nn.Module):
     """Base of every adapter layer: a frozen ``base_layer`` plus trainable adapter tensors.
 
-    Subclasses implement four hooks and call :func:`register`:
+    Subclasses implement these hooks and call :func:`register`:
 
     * :meth:`_create_parameters` — create the adapter ``nn.Parameter``s (uninitialised);
     * :meth:`_reset_adapter` — initialise them (``generator`` passed in, never global seeding);
-    * :meth:`_delta` — the low-rank branch ``Δ(x) + bias`` for a (dropped-out) input;
+    * :meth:`_delta` — the low-rank branch ``row_scale ⊙ Δ(x) + bias`` of a (dropped-out)
+      2-D input;
     * :meth:`lowrank_weight` — the dense ``ΔW`` (float32, ``out×in``) with ``Δ(x) = x ΔWᵀ``;
     * optionally :meth:`row_scale` (``g``), :meth:`_peft_tensors` (PEFT export).
 
