@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -140,7 +141,7 @@ def _read_meta(path: Path) -> dict[str, Any]:
                 f"load_adapter: {f} not found (expected a save_adapter directory)")
     try:
         meta = json.loads(cfg_file.read_text())
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"load_adapter: {cfg_file} is not valid JSON: {err}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"load_adapter: {cfg_file} is not a {FORMAT!r} file")
@@ -202,7 +203,11 @@ def load_adapter(model: nn.Module, path: str | Path) -> nn.Module:
         file_cfg = AdapterConfig.from_dict(meta["config"])
     except (KeyError, TypeError) as err:
         raise ValueError(f"load_adapter: bad config in {path / CONFIG_NAME}: {err}") from None
-    found = load_file(str(path / WEIGHTS_NAME))
+    try:
+        found = load_file(str(path / WEIGHTS_NAME))
+    except SafetensorError as err:  # truncated or corrupted file: say which one
+        raise ValueError(f"load_adapter: {path / WEIGHTS_NAME} is not a readable safetensors "
+                         f"file (truncated or corrupted?): {err}") from None
     info = adapter_info(model)
     plan: _Plan | None = None
     if info is None:
