@@ -197,7 +197,8 @@ def test_zero_betas_sign_like_step():
         opt.step()
         dW = (W0 + B @ A).detach() - W
         assert dW.abs().max() <= lr * (1 + 1e-9)
-        torch.testing.assert_close(dW, -lr * G / (G.abs() + eps), rtol=0, atol=1e-11)
+        # float64: |G| near eps makes the ratio ill-conditioned; 1e-9 is still 1e-7 of lr
+        torch.testing.assert_close(dW, -lr * G / (G.abs() + eps), rtol=0, atol=1e-9)
 
 
 # ----------------------------------------------------------------------------------------------
