@@ -382,9 +382,17 @@ def read_glue_tsv(path: str | os.PathLike[str], task: str | TaskSpec, split: str
     p = Path(path)
     if not p.is_file():
         raise GlueDataNotFound(f"{p}: no such file (task {spec.name}); {_how_to_point()}")
-    with open(p, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
-        rows = [(reader.line_num, row) for row in reader]
+    try:
+        with open(p, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
+            rows = [(reader.line_num, row) for row in reader]
+    except UnicodeDecodeError as err:  # e.g. a file cut inside a multi-byte character
+        raise GlueFormatError(f"{p}: not valid UTF-8 (truncated or corrupted file?): {err}") from None
+    except csv.Error as err:
+        raise GlueFormatError(f"{p}: unreadable TSV (corrupted file?): {err}") from None
+    for line, row in rows:
+        if any("\x00" in field for field in row):
+            raise GlueFormatError(f"{p}:{line}: contains a NUL byte (binary or corrupted file?)")
     while rows and not any(rows[-1][1]):
         rows.pop()  # trailing blank lines
     if spec.columns is None:
