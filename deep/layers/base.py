@@ -159,7 +159,10 @@ class AdapterLayer(nn.Module):
         self.alpha_init = float(alpha_init)
         self.init = init if init is not None else self.default_init(self.use_alpha)
         w = base_layer.weight
-        factory = {"device": w.device, "dtype": w.dtype}
+        # adapter tensors and alpha stay float32 on a bf16/fp16 base (small optimiser updates
+        # would round away in 8-bit mantissas); float64 bases keep float64
+        dtype = w.dtype if w.dtype in (torch.float32, torch.float64) else torch.float32
+        factory = {"device": w.device, "dtype": dtype}
         if self.use_alpha:
             self.alpha = nn.Parameter(torch.empty(n_out, **factory))
         else:
@@ -279,9 +282,20 @@ class AdapterLayer(nn.Module):
         # y = v ⊙ (x W0ᵀ) + [s · dropout(x) Aᵀ (diag(g) B)ᵀ + b_alpha],  v = g ⊙ alpha
         v = a if g is None else (g if a is None else g * a)
         bias = b * a if (a is not None and b is not None and self.scale_bias) else b
-        delta = self._delta(self.dropout(x), bias, g)
+        xd = self.dropout(x)
+        autocast = torch.is_autocast_enabled(x.device.type)
+        if not autocast:  # e.g. bf16 base, fp32 adapters: low-rank branch in the adapter dtype
+            names = self.adapter_param_names
+            pdt = getattr(self, names[0]).dtype if names else xd.dtype
+            if xd.dtype != pdt:
+                xd = xd.to(pdt)
+                bias = None if bias is None else bias.to(pdt)
+        delta = self._delta(xd, bias, g)
+        if not autocast and delta.dtype != x.dtype:
+            delta = delta.to(x.dtype)  # back to the activations' dtype
         if v is None:  # LoRA / OLoRA: the frozen GEMM accumulates into the low-rank output
-            y = _addmm_(delta, x, w0)
+            # (under autocast the low-rank output has the autocast dtype: cast x, W0 to it)
+            y = _addmm_(delta, x.to(delta.dtype), w0.to(delta.dtype))
         else:
             y = _ScaleAdd.apply(delta, F.linear(x, w0), v)
         return y.view(*lead, self.out_features)
