@@ -5,7 +5,11 @@ lists or CPU/GPU torch tensors). Classification metrics take class ids; :func:`c
 also takes logits of shape ``(n, num_labels)`` (argmax) or ``(n, 1)`` regression outputs.
 Degenerate cases follow scikit-learn: F1 = 0 when there is no positive label or prediction,
 Matthews = 0 when a marginal is constant; Pearson/Spearman are ``nan`` when either input is
-constant (a correlation is undefined there; SciPy also returns ``nan``).
+constant (a correlation is undefined there; SciPy also returns ``nan``), with a
+``RuntimeWarning`` so that the NaN is never silent.
+
+Bad inputs raise ``ValueError`` naming the argument: non-numeric or complex dtypes, NaN or inf
+values (e.g. logits of a diverged model), empty or mismatched arrays.
 
 Which metrics a task reports is in :data:`deep.data.TASKS` (``TaskSpec.metrics``, primary
 first): accuracy (RTE, SST-2, QNLI, MNLI), accuracy + F1 (MRPC, QQP), Matthews + accuracy
@@ -14,6 +18,7 @@ first): accuracy (RTE, SST-2, QNLI, MNLI), accuracy + F1 (MRPC, QQP), Matthews +
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -37,8 +42,10 @@ def _as_array(x: Any, name: str) -> np.ndarray:
     if hasattr(x, "detach"):  # torch tensor
         x = x.detach().cpu().numpy()
     arr = np.asarray(x)
-    if arr.dtype == object:
-        raise ValueError(f"{name} must be numeric, got dtype object")
+    if arr.dtype.kind not in "biuf":  # object, strings, complex, datetimes, ...
+        raise ValueError(f"{name} must be real numbers (bool, int or float), got dtype {arr.dtype}")
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contain NaN or inf (e.g. the outputs of a diverged model)")
     return arr
 
 
@@ -96,6 +103,8 @@ def pearson(predictions: Any, labels: Any) -> float:
     y = y.astype(np.float64) - y.mean(dtype=np.float64)
     denom = np.sqrt((p @ p) * (y @ y))
     if not denom > 0:
+        warnings.warn("pearson/spearman: an input is constant, the correlation is undefined (nan)",
+                      RuntimeWarning, stacklevel=2)
         return float("nan")
     return float(np.clip((p @ y) / denom, -1.0, 1.0))
 
