@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
+from ._checks import real_array
+
 __all__ = [
     "DOMAINS",
     "PAIRS",
@@ -138,7 +140,8 @@ def verify(domain: str, data_dir: str | Path | None = None) -> Path:
 
 def standardize(X: np.ndarray) -> np.ndarray:
     """``(X − mean) / std`` per column, population std (ddof = 0), zero-std columns scale 1
-    (= ``StandardScaler().fit_transform(X)``). ``X`` has shape (rows, p)."""
+    (= ``StandardScaler().fit_transform(X)``). ``X`` has shape (rows, p), finite, rows >= 1."""
+    X = real_array("X", X, ndim=2)
     mean = X.mean(axis=0)
     std = X.std(axis=0)
     std[std == 0.0] = 1.0
@@ -205,6 +208,8 @@ def split(
     """
     y = np.asarray(y).reshape(-1)
     rows = y.shape[0]
+    if rows == 0:
+        raise ValueError("y must not be empty (one label per row of the domain)")
     for nm, val, lo in (("seed", seed, 0), ("batch", batch, 0)):
         if isinstance(val, bool) or not isinstance(val, int | np.integer) or val < lo:
             raise ValueError(f"{nm} must be an integer >= {lo}, got {val!r}")

@@ -32,6 +32,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
+from ._checks import real_array
 from .selection import (
     evidence_alpha_gamma,
     loo_alpha,
@@ -165,11 +166,7 @@ class AlphaRidge(ClassifierMixin, BaseEstimator):
         ndarray of shape (k, p)
         """
         gamma = self._check_gamma()
-        a = np.asarray(alphas, dtype=float)
-        if a.ndim != 1 or a.size == 0 or not np.all(np.isfinite(a)):
-            raise ValueError(
-                f"alphas must be a non-empty 1-D array of finite floats, got shape {a.shape}"
-            )
+        a = real_array("alphas", alphas, ndim=1)
         X, y = check_X_y(X, y, dtype=np.float64)
         ys, _ = _signed(y)
         return affine_parts(X, ys, self._source(X.shape[1]), gamma).coef(a)
@@ -185,7 +182,7 @@ def _source_vector(source_coef, n_features: int) -> np.ndarray:
     naming the argument."""
     if source_coef is None:
         return np.zeros(n_features)
-    w = np.asarray(source_coef, dtype=float)
+    w = real_array("source_coef", source_coef)
     if w.ndim != 1:
         raise ValueError(
             f"source_coef must be a 1-D array of length n_features={n_features}, "
@@ -196,8 +193,6 @@ def _source_vector(source_coef, n_features: int) -> np.ndarray:
             f"source_coef has length {w.shape[0]} but X has {n_features} features; "
             "they must be equal"
         )
-    if not np.all(np.isfinite(w)):
-        raise ValueError("source_coef must contain only finite values (no NaN or inf)")
     return w
 
 

@@ -18,6 +18,8 @@ import numpy as np
 
 from rmt import ridge
 
+from ._checks import real_array
+
 __all__ = ["sample", "Transfer"]
 
 
@@ -28,9 +30,7 @@ def sample(mu: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise ValueError(f"n must be an integer >= 1, got {n!r}")
-    mu = np.asarray(mu, dtype=float)
-    if mu.ndim != 1 or not np.all(np.isfinite(mu)):
-        raise ValueError(f"mu must be a finite 1-D array, got shape {mu.shape}")
+    mu = real_array("mu", mu, ndim=1)
     y = np.where(np.arange(n) < n // 2, -1.0, 1.0)
     X = rng.standard_normal((n, mu.shape[0]))
     X += y[:, None] * mu[None, :]
@@ -50,11 +50,7 @@ class Transfer:
 
     def __post_init__(self) -> None:
         for name in ("mu_s", "mu_t"):
-            arr = np.asarray(getattr(self, name), dtype=float)
-            if arr.ndim != 1 or arr.size < 1 or not np.all(np.isfinite(arr)):
-                raise ValueError(
-                    f"{name} must be a finite non-empty 1-D array, got shape {arr.shape}"
-                )
+            arr = real_array(name, getattr(self, name), ndim=1).copy()
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
         if self.mu_s.shape != self.mu_t.shape:

@@ -31,6 +31,7 @@ import numpy as np
 
 from rmt import Moments, arbitrary
 
+from ._checks import real_array
 from .solve import affine_parts, loo_parts, loo_spectrum
 
 __all__ = [
@@ -160,8 +161,8 @@ def loo_alpha_gamma(
 
 
 def _gamma_grid(gammas: np.ndarray | None) -> np.ndarray:
-    grid = DEFAULT_GAMMAS if gammas is None else np.asarray(gammas, dtype=float).reshape(-1)
-    if grid.size == 0 or not np.all(np.isfinite(grid)) or np.any(grid <= 0):
+    grid = DEFAULT_GAMMAS if gammas is None else real_array("gammas", gammas).reshape(-1)
+    if np.any(grid <= 0):
         raise ValueError(f"gammas must be a non-empty array of finite values > 0, got {gammas!r}")
     return grid
 

@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from rmt import Moments, arbitrary
 
+from ._checks import integer, positive_real, real_array
 from .gmm import Transfer
 from .solve import AffinePath, accuracy_path, affine_parts, ridge
 
@@ -56,17 +57,19 @@ class Setting:
     source_coef: np.ndarray | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.transfer, Transfer):
+            raise TypeError(
+                f"transfer must be a linear.gmm.Transfer, got {type(self.transfer).__name__}"
+            )
         for name in ("n", "N"):
             val = getattr(self, name)
             if isinstance(val, bool) or not isinstance(val, int | np.integer) or val < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {val!r}")
         for name in ("gamma_pre", "gamma_ft"):
-            val = getattr(self, name)
-            if not np.isfinite(val) or val <= 0:
-                raise ValueError(f"{name} must be a finite float > 0, got {val!r}")
+            object.__setattr__(self, name, positive_real(name, getattr(self, name)))
         if self.source_coef is not None:
-            w = np.asarray(self.source_coef, dtype=float)
-            if w.shape != (self.transfer.p,) or not np.all(np.isfinite(w)):
+            w = real_array("source_coef", self.source_coef)
+            if w.shape != (self.transfer.p,):
                 raise ValueError(
                     f"source_coef must be a finite array of shape ({self.transfer.p},), "
                     f"got shape {w.shape}"
@@ -168,6 +171,12 @@ def bootstrap_argmax(
 ) -> np.ndarray:
     """Grid argmax of the seed-mean accuracy for ``n_boot`` bootstrap resamples of the seeds
     (rows of ``accuracy``, shape (S, k)); its spread is the MC uncertainty of the argmax."""
+    accuracy = real_array("accuracy", accuracy, ndim=2)
+    alphas = real_array("alphas", alphas, ndim=1)
+    if accuracy.shape[1] != alphas.shape[0]:
+        raise ValueError(f"accuracy has {accuracy.shape[1]} columns but alphas has "
+                         f"{alphas.shape[0]} entries; they must be equal")
+    n_boot = integer("n_boot", n_boot, 1)
     S = accuracy.shape[0]
     idx = rng.integers(0, S, size=(n_boot, S))
     means = accuracy[idx].mean(axis=1)
@@ -240,6 +249,10 @@ def simulate(
     sts = [settings] if single else list(settings)
     if not sts:
         raise ValueError("settings must contain at least one Setting")
+    for st in sts:
+        if not isinstance(st, Setting):
+            raise TypeError(f"settings must be linear.simulate.Setting objects, got "
+                            f"{type(st).__name__}")
     ref = sts[0]
     for st in sts[1:]:
         same_coef = (st.source_coef is None and ref.source_coef is None) or (
@@ -252,16 +265,17 @@ def simulate(
                 "settings simulated together must share mu_s, N, gamma_pre and source_coef; "
                 "call simulate separately for different sources"
             )
-    a = np.asarray(alphas, dtype=float).reshape(-1)
-    if a.size == 0 or not np.all(np.isfinite(a)):
-        raise ValueError(f"alphas must be a non-empty array of finite floats, got shape {a.shape}")
-    if isinstance(seeds, int | np.integer):
+    a = real_array("alphas", alphas).reshape(-1)
+    if isinstance(seeds, int | np.integer) and not isinstance(seeds, bool):
         seed_list = list(range(int(seeds)))
+    elif isinstance(seeds, str | bytes):
+        raise TypeError(f"seeds must be an int or a sequence of ints, got {seeds!r}")
     else:
-        seed_list = [int(s) for s in seeds]
+        seed_list = [integer("seeds[]", s, 0) for s in seeds]
     if not seed_list:
         raise ValueError("seeds must name at least one seed")
-    if n_test is not None and (not isinstance(n_test, int | np.integer) or n_test < 1):
+    if n_test is not None and (isinstance(n_test, bool) or not isinstance(n_test, int | np.integer)
+                               or n_test < 1):
         raise ValueError(f"n_test must be None or an integer >= 1, got {n_test!r}")
     gen = Parallel(n_jobs=n_jobs, return_as="generator")(
         delayed(_one_seed)(sts, a, s, n_test) for s in seed_list

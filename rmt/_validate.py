@@ -52,7 +52,11 @@ def nonnegative(name: str, value: object) -> float:
 
 
 def finite_array(name: str, value: object, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
-    """A float array with only finite entries (and the given number of dimensions)."""
+    """A float array with only finite entries (and the given number of dimensions).
+
+    Complex input is refused (a cast to float would silently drop the imaginary part)."""
+    if np.iscomplexobj(value):
+        raise TypeError(f"{name} must hold real numbers, got complex values")
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError) as exc:
@@ -66,6 +70,20 @@ def finite_array(name: str, value: object, ndim: int | tuple[int, ...] | None = 
             )
     if arr.size == 0:
         raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must contain only finite values (no NaN or inf)")
+    return arr
+
+
+def alpha_grid(value: object, name: str = "alpha") -> np.ndarray:
+    """Any array (or scalar) of finite real alphas as floats, same shape; empty is allowed
+    (an empty grid gives an empty curve)."""
+    if np.iscomplexobj(value):
+        raise TypeError(f"{name} must hold real numbers, got complex values")
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a real number or an array of them, got {value!r}") from exc
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must contain only finite values (no NaN or inf)")
     return arr

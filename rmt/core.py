@@ -57,18 +57,18 @@ class Moments:
     # -- the polynomials ------------------------------------------------------------------
     def mean(self, alpha: ArrayLike) -> np.ndarray:
         """``m(alpha) = m0 + m1 alpha`` (vectorised over ``alpha``)."""
-        a = np.asarray(alpha, dtype=float)
+        a = V.alpha_grid(alpha)
         return self.m0 + self.m1 * a
 
     def second_moment(self, alpha: ArrayLike) -> np.ndarray:
         """``v(alpha) = v0 + v1 alpha + v2 alpha²`` (vectorised over ``alpha``)."""
-        a = np.asarray(alpha, dtype=float)
+        a = V.alpha_grid(alpha)
         return self.v0 + a * (self.v1 + a * self.v2)
 
     def variance(self, alpha: ArrayLike) -> np.ndarray:
         """``sigma²(alpha) = v(alpha) − m(alpha)²``, written as a quadratic in alpha:
         ``(v0 − m0²) + (v1 − 2 m0 m1) alpha + (v2 − m1²) alpha²``."""
-        a = np.asarray(alpha, dtype=float)
+        a = V.alpha_grid(alpha)
         c0 = self.v0 - self.m0**2
         c1 = self.v1 - 2.0 * self.m0 * self.m1
         c2 = self.v2 - self.m1**2
@@ -81,9 +81,7 @@ class Moments:
         happen for ``variant="reference"`` ridge moments at small ``gamma_pre``
         (docs/theory.md §4 (5)), and a RuntimeWarning says so.
         """
-        a = np.asarray(alpha, dtype=float)
-        if not np.all(np.isfinite(a)):
-            raise ValueError("alpha must contain only finite values (no NaN or inf)")
+        a = V.alpha_grid(alpha)
         var = self.variance(a)
         bad = var <= 0
         if np.any(bad):

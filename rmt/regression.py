@@ -73,9 +73,7 @@ def risk(
 ) -> float | np.ndarray:
     """Asymptotic test risk ``R(alpha)`` (vectorised over ``alpha``; same shape returned)."""
     T1, T2, T3 = risk_coefficients(W_t, W_s, sigma, n, gamma)
-    a = np.asarray(alpha, dtype=float)
-    if not np.all(np.isfinite(a)):
-        raise ValueError("alpha must contain only finite values (no NaN or inf)")
+    a = V.alpha_grid(alpha)
     out = T1 + a * (T2 + a * T3)
     return float(out) if out.ndim == 0 else out
 
