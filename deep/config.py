@@ -97,6 +97,16 @@ class AdapterConfig:
     seed : int
         Seed of the ``torch.Generator`` used for the initialisation when :func:`deep.inject`
         gets no generator (no global RNG is touched either way).
+    target_rank : int or None
+        Rank-allocating SVD kinds only (``adalora``, ``lora2``): the average rank per layer at
+        the end of the budget schedule (``rank`` is the initial rank ``r_0``), in
+        ``[1, rank]``. ``None``: ``max(1, ⌊2·rank/3⌋)`` (PEFT's AdaLoRA default ratio 12 -> 8).
+    inner_rank : int or None
+        ``lora2`` only: the inner rank ``k`` of the two small LoRAs (``None``: ``k = rank``; the
+        official scripts use ``k = r = 8``).
+    max_rank : int or None
+        ``alora`` only: rank slots per layer available to reallocation, in
+        ``[rank, min(in, out)]``; ``None``: ``min(2·rank, in, out)``.
     """
 
     method: str = "alpha_lora"
@@ -111,6 +121,9 @@ class AdapterConfig:
     init: str | None = None
     train_head: bool = True
     seed: int = 0
+    target_rank: int | None = None
+    inner_rank: int | None = None
+    max_rank: int | None = None
 
     def __post_init__(self) -> None:
         from .layers import method_names, resolve_method
@@ -148,6 +161,20 @@ class AdapterConfig:
             if olora != (self.init == "olora"):
                 allowed = "None or 'olora'" if olora else "None, 'kaiming' or 'gaussian'"
                 _fail("init", self.init, f"{allowed} for method {self.method!r}")
+        for name, kinds in (("target_rank", ("adalora", "lora2")), ("inner_rank", ("lora2",)),
+                            ("max_rank", ("alora",))):
+            v = getattr(self, name)
+            if v is None:
+                continue
+            if cls.kind not in kinds:
+                _fail(name, v, f"None for method {self.method!r} (used only by {kinds})")
+            if not _is_int(v) or v < 1:
+                _fail(name, v, "None or an integer >= 1")
+        if self.target_rank is not None and self.target_rank > self.rank:
+            _fail("target_rank", self.target_rank, f"None or an integer in [1, rank={self.rank}]")
+        if self.max_rank is not None and self.max_rank < self.rank:
+            _fail("max_rank", self.max_rank,
+                  f"None or an integer >= rank={self.rank} (and <= min(in, out))")
         if self.share_alpha and not use_alpha:
             _fail("share_alpha", self.share_alpha,
                   f"False for method {self.method!r} (it has no alpha; use an 'alpha_' method)")
@@ -184,9 +211,7 @@ class AdapterConfig:
         from .layers import resolve_method
 
         cls, use_alpha = resolve_method(self.method)
-        if cls.init_kind == "olora":
-            return "olora"
-        return "gaussian" if use_alpha else "kaiming"
+        return cls.default_init(use_alpha)  # olora / gaussian (alpha, adalora, lora2) / kaiming
 
     # ---------------------------------------------------------------- (de)serialisation
     def to_dict(self) -> dict[str, Any]:

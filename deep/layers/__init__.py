@@ -1,6 +1,7 @@
 """Adapter layers: one file per kind, a registry maps the name to the class.
 
-``REGISTRY`` holds the kinds (``"lora"``, ``"dora"``, ``"olora"``). A *method* is a kind,
+``REGISTRY`` holds the kinds (``"lora"``, ``"dora"``, ``"olora"``, and the rank-allocating
+``"adalora"``, ``"lora2"``, ``"alora"``, driven by :mod:`deep.allocation`). A *method* is a kind,
 optionally with the ``alpha_`` prefix: ``"alpha_lora"`` (alpha-LoRA), ``"alpha_dora"``,
 ``"alpha_olora"`` are the same classes with ``use_alpha=True`` (alpha is implemented once, in
 :class:`AdapterLayer`). Adding a kind: one class in a new file with ``@register("name")``, its
@@ -12,9 +13,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .adalora import AdaLoraLayer, AllocatingLayer
+from .alora import AloraLayer
 from .base import REGISTRY, UNMERGE_MIN_ABS, AdapterLayer, register
 from .dora import DoraLayer
 from .lora import LoraLayer
+from .lora2 import Lora2Layer
 from .olora import OloraLayer
 
 __all__ = [
@@ -25,6 +29,10 @@ __all__ = [
     "LoraLayer",
     "DoraLayer",
     "OloraLayer",
+    "AllocatingLayer",
+    "AdaLoraLayer",
+    "Lora2Layer",
+    "AloraLayer",
     "register",
     "method_names",
     "resolve_method",

@@ -34,6 +34,12 @@ METHODS = list(method_names())  # every registered kind, with and without alpha
 DEFAULT_LEAVES = {"roberta": ("query", "value"), "bert": ("query", "value"),
                   "llama": ("q_proj", "v_proj"), "llama_lm": ("q_proj", "v_proj")}
 HEAD_PREFIX = {"roberta": "classifier.", "bert": "classifier.", "llama": "score.", "llama_lm": None}
+#: trainable adapter tensors per kind (alpha aside); one row per kind
+FACTORS = {"lora": ("lora_A", "lora_B"), "olora": ("lora_A", "lora_B"),
+           "dora": ("lora_A", "lora_B", "lora_magnitude"),
+           "adalora": ("lora_A", "lora_E", "lora_B"),
+           "lora2": ("lora_A1", "lora_B1", "lora_E", "lora_A2", "lora_B2"),
+           "alora": ("lora_A", "lora_B")}
 
 
 def cfg(method, **kw):
@@ -62,7 +68,7 @@ def state(model):
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("method", "lora2"), ("method", "ALPHA_LORA"), ("method", None),
+        ("method", "lora3"), ("method", "ALPHA_LORA"), ("method", None),
         ("rank", 0), ("rank", -3), ("rank", 2.5), ("rank", True),
         ("lora_alpha", 0), ("lora_alpha", -1.0), ("lora_alpha", float("nan")),
         ("dropout", -0.1), ("dropout", 1.0), ("dropout", "0.1"),
@@ -70,6 +76,7 @@ def state(model):
         ("target_modules", 3), ("target_modules", [".query"]),
         ("share_alpha", "yes"), ("scale_bias", 1), ("alpha_init", 0.0),
         ("alpha_init", float("inf")), ("init", "xavier"), ("seed", 1.5),
+        ("target_rank", 3), ("inner_rank", 2), ("max_rank", 8),  # not for alpha_lora
     ],
 )
 def test_config_rejects_bad_values_naming_field_and_value(field, value):
@@ -83,6 +90,18 @@ def test_config_rejects_bad_values_naming_field_and_value(field, value):
 def test_config_rejects_init_not_valid_for_method(method, init):
     with pytest.raises(ValueError, match="AdapterConfig.init="):
         AdapterConfig(method=method, init=init)
+
+
+@pytest.mark.parametrize(("method", "field", "value"), [
+    ("adalora", "target_rank", 0), ("adalora", "target_rank", 9), ("lora2", "target_rank", 2.0),
+    ("lora2", "inner_rank", 0), ("adalora", "inner_rank", 2), ("alora", "max_rank", 4),
+    ("alora", "max_rank", True), ("lora2", "max_rank", 16)])
+def test_config_rejects_bad_allocation_fields(method, field, value):
+    with pytest.raises(ValueError, match=f"AdapterConfig.{field}=.*allowed"):
+        AdapterConfig(method=method, rank=8, **{field: value})
+    AdapterConfig(method="alpha_adalora", rank=8, target_rank=8)
+    AdapterConfig(method="lora2", rank=8, target_rank=1, inner_rank=4)
+    AdapterConfig(method="alpha_alora", rank=8, max_rank=8)
 
 
 def test_config_rejects_share_alpha_without_alpha():
@@ -151,10 +170,8 @@ def test_gradients_reach_exactly_the_trainable_parameters(method, arch):
     model.train()
     model(**tiny_batch(arch, seed=3)).loss.backward()
     expected = set()
-    for name, _ in adapter_layers(model):
-        expected |= {f"{name}.lora_A", f"{name}.lora_B"}
-        if method.endswith("dora"):
-            expected.add(f"{name}.lora_magnitude")
+    for name, layer in adapter_layers(model):
+        expected |= {f"{name}.{p}" for p in FACTORS[layer.kind]}
         if method.startswith("alpha_"):
             expected.add(f"{name}.alpha")
     expected |= {n for n, _ in model.named_parameters() if n.startswith(HEAD_PREFIX[arch])}
@@ -302,7 +319,15 @@ def _closed_form_counts(arch, method, rank, n_params_base):
     # v 32->16 (2 of 4 heads are key/value heads, head_dim 8)
     dims = [(HIDDEN, HIDDEN), (HIDDEN, HIDDEN)] if arch == "roberta" else \
         [(HIDDEN, HIDDEN), (HIDDEN, HIDDEN // 2)]
-    adapter = LAYERS * sum(rank * (i + o) + (o if "dora" in method else 0) for i, o in dims)
+    kind = method.removeprefix("alpha_")
+    per_layer = {  # closed forms of docs/adapters.md (rank r, in i, out o)
+        "lora": lambda r, i, o: r * (i + o), "olora": lambda r, i, o: r * (i + o),
+        "dora": lambda r, i, o: r * (i + o) + o,
+        "adalora": lambda r, i, o: r * (i + o) + r,
+        "lora2": lambda r, i, o: r * (i + r) + r * (r + o) + r,  # inner rank k = r
+        "alora": lambda r, i, o: min(2 * r, i, o) * (i + o),  # all slots (max_rank = 2r)
+    }[kind]
+    adapter = LAYERS * sum(per_layer(rank, i, o) for i, o in dims)
     alpha = LAYERS * sum(o for _, o in dims) if method.startswith("alpha_") else 0
     head = (HIDDEN * HIDDEN + HIDDEN + HIDDEN * LABELS + LABELS) if arch == "roberta" else \
         HIDDEN * LABELS

@@ -32,6 +32,12 @@ from .conftest import ARCHS, logits, tiny_batch, tiny_model
 
 METHODS = list(method_names())
 HEAD = {"roberta": "classifier.", "bert": "classifier.", "llama": "score.", "llama_lm": None}
+#: saved tensors per kind (alpha aside): one row per kind
+SAVED = {"lora": ("lora_A", "lora_B"), "dora": ("lora_A", "lora_B", "lora_magnitude"),
+         "olora": ("lora_A", "lora_B", "lora_A_init", "lora_B_init"),
+         "adalora": ("lora_A", "lora_E", "lora_B", "rank_mask"),
+         "lora2": ("lora_A1", "lora_B1", "lora_E", "lora_A2", "lora_B2", "rank_mask"),
+         "alora": ("lora_A", "lora_B", "lora_gate")}
 
 
 def trained(arch, method, steps=2, **kw):
@@ -74,10 +80,8 @@ def test_save_load_into_fresh_model_reproduces_logits(method, arch, tmp_path):
     keys = set(load_file(str(tmp_path / WEIGHTS_NAME)))
     wanted = set()
     for name, _ in adapter_layers(model):
-        wanted |= {f"{name}.lora_A", f"{name}.lora_B"}
+        wanted |= {f"{name}.{t}" for t in SAVED[method.removeprefix("alpha_")]}
         wanted |= {f"{name}.alpha"} if method.startswith("alpha_") else set()
-        wanted |= {f"{name}.lora_magnitude"} if method.endswith("dora") else set()
-        wanted |= {f"{name}.lora_A_init", f"{name}.lora_B_init"} if "olora" in method else set()
     wanted |= {n for n, _ in model.named_parameters() if n.startswith(HEAD[arch])}
     assert keys == wanted
     meta = json.loads((tmp_path / CONFIG_NAME).read_text())

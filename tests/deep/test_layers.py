@@ -17,8 +17,11 @@ from torch import nn
 from deep.layers import (
     REGISTRY,
     UNMERGE_MIN_ABS,
+    AdaLoraLayer,
     AdapterLayer,
+    AloraLayer,
     DoraLayer,
+    Lora2Layer,
     LoraLayer,
     OloraLayer,
     method_names,
@@ -35,7 +38,21 @@ METHODS = [
     ("alpha_dora", DoraLayer, True, True, False),
     ("olora", OloraLayer, False, False, True),
     ("alpha_olora", OloraLayer, True, False, True),
+    ("adalora", AdaLoraLayer, False, False, False),
+    ("alpha_adalora", AdaLoraLayer, True, False, False),
+    ("lora2", Lora2Layer, False, False, False),
+    ("alpha_lora2", Lora2Layer, True, False, False),
+    ("alora", AloraLayer, False, False, False),
+    ("alpha_alora", AloraLayer, True, False, False),
 ]
+#: low-rank factors per kind (frozen together in the "factors" case) and the factor that is
+#: zero at init (so that the layer equals its base)
+FACTORS = {"lora": ("lora_A", "lora_B"), "dora": ("lora_A", "lora_B"),
+           "olora": ("lora_A", "lora_B"), "adalora": ("lora_A", "lora_E", "lora_B"),
+           "lora2": ("lora_A1", "lora_B1", "lora_E", "lora_A2", "lora_B2"),
+           "alora": ("lora_A", "lora_B")}
+ZERO_AT_INIT = {"adalora": "lora_E", "lora2": "lora_E"}  # others: lora_B
+ALLOCATING = ("adalora", "lora2", "alora")
 METHOD_IDS = [m[0] for m in METHODS]
 DIMS = [(16, 12), (12, 16)]  # (in, out): both orientations catch transposition mistakes
 
@@ -55,10 +72,15 @@ def make_layer(row, n_in=16, n_out=12, rank=4, bias=True, seed=0, **kw):
 
 @torch.no_grad()
 def randomise(layer, seed=1):
-    """Nonzero B, alpha away from 1, magnitude away from the norm."""
+    """Nonzero B (every factor), alpha away from 1, magnitude away from the norm; ALoRA: one
+    of the open slots closed, one closed slot opened."""
     g = torch.Generator().manual_seed(seed)
-    layer.lora_A.copy_(torch.randn(layer.lora_A.shape, generator=g) * 0.3)
-    layer.lora_B.copy_(torch.randn(layer.lora_B.shape, generator=g) * 0.3)
+    for name in FACTORS[layer.kind]:
+        p = getattr(layer, name)
+        p.copy_(torch.randn(p.shape, generator=g) * (0.3 if p.dim() > 1 or name != "lora_E"
+                                                     else 1.0))
+    if isinstance(layer, AloraLayer):
+        layer.lora_gate[0], layer.lora_gate[-1] = 0.0, 1.0
     if layer.alpha is not None:
         layer.alpha.copy_(1.0 + 0.5 * torch.randn(layer.out_features, generator=g))
     if isinstance(layer, DoraLayer):
@@ -79,10 +101,25 @@ def reference(x, w0, b, A, B, s, alpha=None, m=None, scale_bias=True):
     return y if b is None else y + b
 
 
+def dense_factors(layer, t):
+    """``(B', A', s)`` with the kind's dense ``ΔW = s · B' A'`` written from the docs
+    (§1, §5, §6, §7), from the tensors ``t`` (name -> tensor, the layer's by default)."""
+    if layer.kind == "adalora":  # s' = lora_alpha / (r + 1e-5), P diag(λ) Q
+        return t["lora_B"] @ torch.diag(t["lora_E"]), t["lora_A"], layer.lora_alpha / (layer.r + 1e-5)
+    if layer.kind == "lora2":  # B2 A2 diag(λ) B1 A1
+        return (t["lora_B2"] @ t["lora_A2"] @ torch.diag(t["lora_E"]), t["lora_B1"] @ t["lora_A1"],
+                layer.lora_alpha / (layer.r + 1e-5))
+    if layer.kind == "alora":  # B diag(g) A, s = lora_alpha / r (initial rank)
+        return t["lora_B"] @ torch.diag(layer.lora_gate), t["lora_A"], layer.lora_alpha / layer.r
+    return t["lora_B"], t["lora_A"], layer.scaling
+
+
 def layer_reference(layer, x, **over):
+    t = {n: over.get(n, getattr(layer, n)) for n in FACTORS[layer.kind]}
+    B, A, s = dense_factors(layer, t)
     return reference(
-        x, layer.base_layer.weight, layer.base_layer.bias, over.get("A", layer.lora_A),
-        over.get("B", layer.lora_B), layer.scaling, over.get("alpha", layer.alpha),
+        x, layer.base_layer.weight, layer.base_layer.bias, A, B, s,
+        over.get("alpha", layer.alpha),
         over.get("m", getattr(layer, "lora_magnitude", None)), layer.scale_bias)
 
 
@@ -93,7 +130,7 @@ def x_batch(n_in, seed=2):
 # ------------------------------------------------------------------ registry and table
 def test_test_table_covers_every_registered_method():
     assert sorted(METHOD_IDS) == sorted(method_names())
-    assert set(REGISTRY) == {"lora", "dora", "olora"}
+    assert set(REGISTRY) == {"lora", "dora", "olora", "adalora", "lora2", "alora"}
     for method, cls, use_alpha, _, _ in METHODS:
         assert resolve_method(method) == (cls, use_alpha)
     with pytest.raises(ValueError, match="method='alpha_nope'"):
@@ -121,7 +158,7 @@ def test_init_output_equals_base(row, dims):  # L1, α1, D1, O1
     if row[4]:  # OLoRA: B != 0 at init, base replaced by a residual copy
         assert layer.lora_B.abs().max() > 0
     else:
-        assert torch.count_nonzero(layer.lora_B) == 0
+        assert torch.count_nonzero(getattr(layer, ZERO_AT_INIT.get(layer.kind, "lora_B"))) == 0
     if row[2]:
         assert torch.equal(layer.alpha, torch.ones(dims[1]))
 
@@ -136,8 +173,8 @@ def test_forward_and_gradients_match_dense_reference(row, scale_bias, frozen):  
     if frozen == "alpha" and layer.alpha is not None:  # the adapter step of alpha-LoRA
         layer.alpha.requires_grad_(False)
     if frozen == "factors":  # the alpha step: only alpha (and DoRA's m) train
-        layer.lora_A.requires_grad_(False)
-        layer.lora_B.requires_grad_(False)
+        for name in FACTORS[layer.kind]:
+            getattr(layer, name).requires_grad_(False)
     x = x_batch(16).requires_grad_(True)
     target = torch.randn(3, 5, 12, generator=torch.Generator().manual_seed(5))
     y = layer(x)
@@ -147,8 +184,7 @@ def test_forward_and_gradients_match_dense_reference(row, scale_bias, frozen):  
     grads = torch.autograd.grad(((y - target) ** 2).sum(), [x, *trainable.values()])
     clones = {n: p.detach().clone().requires_grad_(True) for n, p in trainable.items()}
     x2 = x.detach().clone().requires_grad_(True)
-    y_ref = layer_reference(layer, x2, A=clones.get("lora_A", layer.lora_A),
-                            B=clones.get("lora_B", layer.lora_B),
+    y_ref = layer_reference(layer, x2, **{n: c for n, c in clones.items() if n != "alpha"},
                             alpha=clones.get("alpha", layer.alpha),
                             m=clones.get("lora_magnitude", getattr(layer, "lora_magnitude", None)))
     ref_grads = torch.autograd.grad(((y_ref - target) ** 2).sum(), [x2, *clones.values()])
@@ -201,7 +237,8 @@ def test_dora_norm_is_the_row_norm_of_the_dense_direction(use_alpha):
 
 
 # ------------------------------------------------------------------ gradients at init
-@pytest.mark.parametrize("row", [r for r in METHODS if not r[4]], ids=lambda r: r[0])
+@pytest.mark.parametrize("row", [r for r in METHODS if not r[4] and "lora2" not in r[0]
+                                 and "adalora" not in r[0]], ids=lambda r: r[0])
 def test_grad_of_A_is_exactly_zero_when_B_is_zero(row):  # L4
     _, layer = make_layer(row)
     loss = layer(x_batch(16)).square().sum()
@@ -211,6 +248,35 @@ def test_grad_of_A_is_exactly_zero_when_B_is_zero(row):  # L4
     assert layer.base_layer.weight.grad is None and layer.base_layer.bias.grad is None
 
 
+@pytest.mark.parametrize("row", [r for r in METHODS if "lora2" in r[0] or "adalora" in r[0]],
+                         ids=lambda r: r[0])
+def test_svd_kinds_at_init_only_the_singular_values_get_gradients(row):  # Ad1, L²1
+    _, layer = make_layer(row)
+    layer.allocation_guard = None
+    layer(x_batch(16)).square().sum().backward()
+    assert layer.lora_E.grad.abs().max() > 0
+    for name in FACTORS[layer.kind]:
+        if name != "lora_E":
+            assert torch.count_nonzero(getattr(layer, name).grad) == 0, name
+
+
+@pytest.mark.parametrize("use_alpha", [False, True])
+def test_alora_closed_slots_get_exactly_zero_gradients_and_contribute_nothing(use_alpha):  # AL3
+    _, layer = make_layer(METHODS[11 if use_alpha else 10])
+    randomise(layer)  # slot 0 closed, last slot opened
+    x = x_batch(16)
+    y = layer(x)
+    y.square().sum().backward()
+    closed = layer.lora_gate == 0
+    assert closed.any() and (~closed).any()
+    assert torch.count_nonzero(layer.lora_A.grad[closed]) == 0
+    assert torch.count_nonzero(layer.lora_B.grad[:, closed]) == 0
+    with torch.no_grad():
+        layer.lora_A[closed] = 1e3  # whatever a closed slot holds does not matter
+        layer.lora_B[:, closed] = 1e3
+        assert torch.equal(layer(x), y)
+
+
 # ------------------------------------------------------------------ counts and shapes
 @pytest.mark.parametrize("dims", DIMS)
 @pytest.mark.parametrize("row", METHODS, ids=METHOD_IDS)
@@ -218,8 +284,15 @@ def test_parameter_names_shapes_and_counts(row, dims):  # L3, α7, D5
     n_in, n_out = dims
     _, layer = make_layer(row, n_in, n_out, rank=3)
     _, _, use_alpha, has_m, _ = row
-    assert layer.lora_A.shape == (3, n_in) and layer.lora_B.shape == (n_out, 3)
-    expected = 3 * (n_in + n_out) + n_out * (int(use_alpha) + int(has_m))
+    shapes = {"lora2": {"lora_A1": (3, n_in), "lora_B1": (3, 3), "lora_A2": (3, 3),
+                        "lora_B2": (n_out, 3), "lora_E": (3,)},  # inner rank k = r
+              "alora": {"lora_A": (6, n_in), "lora_B": (n_out, 6), "lora_gate": (6,)},  # R = 2r
+              "adalora": {"lora_A": (3, n_in), "lora_B": (n_out, 3), "lora_E": (3,)}}.get(
+        layer.kind, {"lora_A": (3, n_in), "lora_B": (n_out, 3)})
+    for name, shape in shapes.items():
+        assert tuple(getattr(layer, name).shape) == shape, name
+    expected = sum(math.prod(s) for n, s in shapes.items() if n != "lora_gate") + \
+        n_out * (int(use_alpha) + int(has_m))
     assert sum(p.numel() for p in layer.trainable_parameters()) == expected
     assert sum(p.numel() for p in layer.parameters() if p.requires_grad) == expected
     if use_alpha:
@@ -372,6 +445,10 @@ def test_peft_tensors_or_clear_refusal(row):
         with pytest.raises(ValueError, match="cannot be exported in PEFT layout"):
             layer.to_peft_state_dict("x")
         return
+    if layer.kind in ALLOCATING:
+        with pytest.raises(ValueError, match=f"'{layer.kind}'.*PEFT"):
+            layer.to_peft_state_dict("x")
+        return
     sd = layer.to_peft_state_dict("x")
     names = {"x.lora_A.weight", "x.lora_B.weight"}
     if row[3]:
@@ -417,8 +494,9 @@ def test_initialisation_uses_only_the_given_generator(row):
               for lin, seed in zip(lins, (7, 7, 8), strict=True)]
     assert torch.equal(torch.random.get_rng_state(), state)
     if not row[4]:  # OLoRA's init is the QR of W0, no randomness
-        assert torch.equal(layers[0].lora_A, layers[1].lora_A)
-        assert not torch.equal(layers[0].lora_A, layers[2].lora_A)
+        first = [layer.adapter_parameters()[0] for layer in layers]  # lora_A / lora_A1
+        assert torch.equal(first[0], first[1])
+        assert not torch.equal(first[0], first[2])
 
 
 def test_gaussian_and_kaiming_inits_have_their_documented_scale():
