@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,7 +72,10 @@ def _gz_records(path: Path, records: Sequence[dict], **params) -> Path:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     cols = list(dict.fromkeys(k for r in records for k in r)) + list(params) + ["rescalora_version"]
-    with gzip.open(path, "wt", newline="") as fh:
+    # mtime=0 and no file name in the gzip header: the same records give the same bytes
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw,
+                                                mtime=0) as gz, \
+            io.TextIOWrapper(gz, encoding="utf-8", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=cols)
         w.writeheader()
         for r in records:
