@@ -25,8 +25,10 @@ study (``figures/study_alpha_estimators.py``).
 from __future__ import annotations
 
 from numbers import Real
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
@@ -95,7 +97,8 @@ class AlphaRidge(ClassifierMixin, BaseEstimator):
         "gamma": [Interval(Real, 0.0, None, closed="neither")],
     }
 
-    def __init__(self, source_coef=None, alpha=1.0, gamma=1.0):
+    def __init__(self, source_coef: ArrayLike | None = None, alpha: float | str = 1.0,
+                 gamma: float = 1.0) -> None:
         self.source_coef = source_coef
         self.alpha = alpha
         self.gamma = gamma
@@ -112,24 +115,24 @@ class AlphaRidge(ClassifierMixin, BaseEstimator):
 
     # -- scikit-learn API -----------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> AlphaRidge:
         """Fit ``w_alpha`` on target training rows ``X`` (n, p) with labels ``y`` (n,)."""
         if isinstance(self.alpha, float) and not np.isfinite(self.alpha):
             raise ValueError(f"alpha must be a finite float or 'auto' or 'loo', got {self.alpha!r}")
         gamma = self._check_gamma()
-        X, y = validate_data(self, X, y, dtype=np.float64)
-        ys, classes = _signed(y)
-        w = self._source(X.shape[1])
-        path = affine_parts(X, ys, w, gamma)
+        Xv, yv = validate_data(self, X, y, dtype=np.float64)
+        ys, classes = _signed(yv)
+        w = self._source(Xv.shape[1])
+        path = affine_parts(Xv, ys, w, gamma)
         if isinstance(self.alpha, str):
             if not np.any(w):
                 alpha = 0.0  # alpha has no effect with a zero source
-            elif X.shape[0] < 2:
+            elif Xv.shape[0] < 2:
                 raise ValueError(f"alpha={self.alpha!r} needs at least 2 training rows, got 1")
             elif self.alpha == "auto":
-                alpha = plugin_alpha(X, ys, w, gamma)
+                alpha = plugin_alpha(Xv, ys, w, gamma)
             else:
-                alpha = loo_alpha(X, ys, w, gamma)
+                alpha = loo_alpha(Xv, ys, w, gamma)
         else:
             alpha = float(self.alpha)
         self.classes_ = classes
@@ -139,18 +142,18 @@ class AlphaRidge(ClassifierMixin, BaseEstimator):
         self.intercept_ = 0.0
         return self
 
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike) -> np.ndarray:
         """Scores ``X · w_alpha`` (shape (n_samples,)); positive means ``classes_[1]``."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        return X @ self.coef_
+        Xv = validate_data(self, X, dtype=np.float64, reset=False)
+        return Xv @ self.coef_
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """``classes_[1]`` where the score is ``>= 0``, else ``classes_[0]``."""
         scores = self.decision_function(X)
         return self.classes_[(scores >= 0.0).astype(int)]
 
-    def alpha_path(self, X, y, alphas):
+    def alpha_path(self, X: ArrayLike, y: ArrayLike, alphas: ArrayLike) -> np.ndarray:
         """Coefficients ``w_alpha`` for a whole grid of alphas from ONE factorisation.
 
         ``w_alpha = u + alpha v`` (module docstring); row ``k`` equals ``coef_`` of this estimator
@@ -167,17 +170,17 @@ class AlphaRidge(ClassifierMixin, BaseEstimator):
         """
         gamma = self._check_gamma()
         a = real_array("alphas", alphas, ndim=1)
-        X, y = check_X_y(X, y, dtype=np.float64)
-        ys, _ = _signed(y)
-        return affine_parts(X, ys, self._source(X.shape[1]), gamma).coef(a)
+        Xv, yv = check_X_y(X, y, dtype=np.float64)
+        ys, _ = _signed(yv)
+        return affine_parts(Xv, ys, self._source(Xv.shape[1]), gamma).coef(a)
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = False
         return tags
 
 
-def _source_vector(source_coef, n_features: int) -> np.ndarray:
+def _source_vector(source_coef: ArrayLike | None, n_features: int) -> np.ndarray:
     """``source_coef`` as a float vector of length ``n_features`` (zeros for None), or an error
     naming the argument."""
     if source_coef is None:
@@ -260,38 +263,39 @@ class AlphaRidgeCV(ClassifierMixin, BaseEstimator):
         "criterion": [StrOptions(set(_JOINT))],
     }
 
-    def __init__(self, source_coef=None, gammas=None, criterion="evidence"):
+    def __init__(self, source_coef: ArrayLike | None = None, gammas: ArrayLike | None = None,
+                 criterion: str = "evidence") -> None:
         self.source_coef = source_coef
         self.gammas = gammas
         self.criterion = criterion
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> AlphaRidgeCV:
         """Choose (alpha, gamma) on ``X`` (n, p), ``y`` (n,) and fit ``w_alpha``."""
-        X, y = validate_data(self, X, y, dtype=np.float64)
-        ys, classes = _signed(y)
-        w = _source_vector(self.source_coef, X.shape[1])
-        alpha, gamma = _JOINT[self.criterion](X, ys, w, self.gammas)
+        Xv, yv = validate_data(self, X, y, dtype=np.float64)
+        ys, classes = _signed(yv)
+        w = _source_vector(self.source_coef, Xv.shape[1])
+        alpha, gamma = _JOINT[self.criterion](Xv, ys, w, self.gammas)
         self.classes_ = classes
         self.source_coef_ = w
         self.alpha_ = float(alpha)
         self.gamma_ = float(gamma)
-        self.coef_ = affine_parts(X, ys, w, gamma).coef(alpha)
+        self.coef_ = affine_parts(Xv, ys, w, gamma).coef(alpha)
         self.intercept_ = 0.0
         return self
 
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike) -> np.ndarray:
         """Scores ``X · w_alpha`` (shape (n_samples,)); positive means ``classes_[1]``."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        return X @ self.coef_
+        Xv = validate_data(self, X, dtype=np.float64, reset=False)
+        return Xv @ self.coef_
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """``classes_[1]`` where the score is ``>= 0``, else ``classes_[0]``."""
         scores = self.decision_function(X)
         return self.classes_[(scores >= 0.0).astype(int)]
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = False
         return tags

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 from .protocols import Figure3Pair, method_label
 from .simulate import SimulationResult
@@ -29,7 +30,7 @@ __all__ = [
 DPI = 150
 
 
-def save(fig, path: str | Path) -> Path:
+def save(fig: Figure, path: str | Path) -> Path:
     """Save ``fig`` as PNG at 150 dpi (parent folders created) and close it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -46,7 +47,7 @@ def _beta(sim: SimulationResult) -> float:
 def accuracy_vs_alpha(
     sims: Sequence[SimulationResult], *, theory_alphas: np.ndarray | None = None,
     marker_step: int = 10,
-):
+) -> Figure:
     """Figure 1: honest accuracy vs alpha per beta — theory line, Monte-Carlo markers (mean ±
     std over seeds, every ``marker_step``-th grid alpha), alpha* as a dotted vertical line."""
     fig, ax = plt.subplots(figsize=(7.0, 4.5))
@@ -76,7 +77,7 @@ def accuracy_vs_alpha(
     return fig
 
 
-def alpha_star_panels(curves: AlphaStarCurves, seed: int = 0):
+def alpha_star_panels(curves: AlphaStarCurves, seed: int = 0) -> Figure:
     """alpha* vs beta, n, gamma_ft: theory (corrected ``‖w̃‖²``) as lines, the reference code's
     term dashed, Monte-Carlo markers (grid argmax of the seed-mean accuracy ± bootstrap std;
     open squares: alpha* of the seed-averaged moments)."""
@@ -113,7 +114,9 @@ def alpha_star_panels(curves: AlphaStarCurves, seed: int = 0):
     return fig
 
 
-def figure3(results: Sequence[Figure3Pair], *, n: int, gamma_pre: float, gamma_ft: float):
+def figure3(
+    results: Sequence[Figure3Pair], *, n: int, gamma_pre: float, gamma_ft: float
+) -> Figure:
     """Figure 3 (honest): per pair, mean ± std of the honest test accuracy over the shared
     splits (markers), the theory curve from full-domain plug-in statistics (line), the theory
     alpha* (dotted), the empirical argmax (dashed) and the honest per-split plug-in alphas
@@ -143,7 +146,7 @@ def figure3(results: Sequence[Figure3Pair], *, n: int, gamma_pre: float, gamma_f
 
 
 def method_comparison(summary: Sequence[dict], *, n: int, paper: Sequence[dict] | None = None,
-                      title: str = ""):
+                      title: str = "") -> Figure:
     """Table 1 as a figure: 12-pair average honest accuracy (mean ± std over splits) per method
     and the paired difference against LoRA (mean ± std); optionally the paper-protocol averages
     (symmetric accuracy, leaky alpha) as open diamonds for the methods it has."""
@@ -177,7 +180,7 @@ def method_comparison(summary: Sequence[dict], *, n: int, paper: Sequence[dict] 
     return fig
 
 
-def study_curves(summary: Sequence[dict], methods: Sequence[str]):
+def study_curves(summary: Sequence[dict], methods: Sequence[str]) -> Figure:
     """Study: 12-pair average honest accuracy vs n per method (left) and paired difference
     against the best of the two baselines LoRA / source-only (right; mean ± sem over splits)."""
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12.5, 4.5))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -233,7 +234,7 @@ def honest_protocol(
     n_jobs: int | None = 1,
     progress: bool = True,
     desc: str = "honest protocol",
-    **kwargs,
+    **kwargs: Any,
 ) -> list[dict]:
     """:func:`honest_pair` over ``pairs`` × ``ns`` in parallel (joblib, any backend), with a
     tqdm bar; ``kwargs`` go to :func:`honest_pair`. Returns the concatenated records."""
@@ -347,7 +348,7 @@ def reference_plugin(
     inconsistent ``M_t = β̂² mû_s² + (1 − β̂²) mû_⊥²`` (the other convention), ``M_s = mû_s²``,
     ``c = β̂ mû_s²`` (docs/theory.md §5.3–5.5). Used only by :func:`paper_protocol`.
     """
-    def class_means(X, y):
+    def class_means(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return X[y == -1].mean(axis=0), X[y == 1].mean(axis=0)
 
     ms_neg, ms_pos = class_means(X_source, y_source)
@@ -435,12 +436,12 @@ def paper_protocol_pair(
 
 
 def paper_protocol(pairs: Sequence[tuple[str, str]] = amazon.PAIRS, *, progress: bool = True,
-                   **kwargs) -> list[dict]:
+                   **kwargs: Any) -> list[dict]:
     """:func:`paper_protocol_pair` on every pair, plus an ``average`` row (means of the per-pair
     means and stds; the reference reports per-pair rows only)."""
     rows = [paper_protocol_pair(s, t, **kwargs)
             for s, t in tqdm(pairs, disable=not progress, desc="paper protocol", leave=False)]
-    avg = {"source": "average", "target": "average"}
+    avg: dict[str, Any] = {"source": "average", "target": "average"}
     for key in rows[0]:
         if key.endswith(("_mean", "_std")) or key in ("beta_hat", "alpha_ref"):
             avg[key] = float(np.mean([r[key] for r in rows]))

@@ -28,6 +28,7 @@ import math
 import warnings
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from rmt import Moments, arbitrary
 
@@ -140,7 +141,7 @@ def loo_alpha_gamma(
     X: np.ndarray,
     y: np.ndarray,
     source_coef: np.ndarray,
-    gammas: np.ndarray | None = None,
+    gammas: ArrayLike | None = None,
 ) -> tuple[float, float]:
     """Joint leave-one-out choice of ``(alpha, gamma)``.
 
@@ -160,7 +161,7 @@ def loo_alpha_gamma(
     return _clip(best[1], "loo_alpha_gamma"), best[2]
 
 
-def _gamma_grid(gammas: np.ndarray | None) -> np.ndarray:
+def _gamma_grid(gammas: ArrayLike | None) -> np.ndarray:
     grid = DEFAULT_GAMMAS if gammas is None else real_array("gammas", gammas).reshape(-1)
     if np.any(grid <= 0):
         raise ValueError(f"gammas must be a non-empty array of finite values > 0, got {gammas!r}")
@@ -186,7 +187,7 @@ def margin_moments(X: np.ndarray, y: np.ndarray, source_coef: np.ndarray, gamma:
 
 
 def margin_alpha_gamma(
-    X: np.ndarray, y: np.ndarray, source_coef: np.ndarray, gammas: np.ndarray | None = None
+    X: np.ndarray, y: np.ndarray, source_coef: np.ndarray, gammas: ArrayLike | None = None
 ) -> tuple[float, float]:
     """Joint (alpha, gamma) maximising ``Phi(m / sigma)`` of the LOO margins
     (:func:`margin_moments`); for each gamma the best alpha is ``Moments.alpha_star`` (its
@@ -210,7 +211,7 @@ def margin_alpha_gamma(
 
 
 def evidence_alpha_gamma(
-    X: np.ndarray, y: np.ndarray, source_coef: np.ndarray, gammas: np.ndarray | None = None
+    X: np.ndarray, y: np.ndarray, source_coef: np.ndarray, gammas: ArrayLike | None = None
 ) -> tuple[float, float]:
     """Empirical-Bayes (type-II maximum likelihood) choice of (alpha, gamma).
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -193,7 +194,9 @@ def _path_statistics(path: AffinePath, mu_t: np.ndarray, alphas: np.ndarray) -> 
     return acc, mom
 
 
-def _one_seed(settings: Sequence[Setting], alphas: np.ndarray, seed: int, n_test: int | None):
+def _one_seed(
+    settings: Sequence[Setting], alphas: np.ndarray, seed: int, n_test: int | None
+) -> list[tuple[np.ndarray, np.ndarray, float]]:
     rng = np.random.default_rng(seed)
     first = settings[0]
     if first.source_coef is None:
@@ -211,6 +214,20 @@ def _one_seed(settings: Sequence[Setting], alphas: np.ndarray, seed: int, n_test
             acc = accuracy_path(Xt, yt, path, alphas)
         out.append((acc, mom, float(w @ w)))
     return out
+
+
+@overload
+def simulate(
+    settings: Setting, alphas: np.ndarray, seeds: int | Sequence[int], *, n_test: int | None = ...,
+    n_jobs: int | None = ..., progress: bool = ..., desc: str = ...,
+) -> SimulationResult: ...
+
+
+@overload
+def simulate(
+    settings: Sequence[Setting], alphas: np.ndarray, seeds: int | Sequence[int], *,
+    n_test: int | None = ..., n_jobs: int | None = ..., progress: bool = ..., desc: str = ...,
+) -> list[SimulationResult]: ...
 
 
 def simulate(
@@ -246,7 +263,7 @@ def simulate(
     SimulationResult, or a list of them (one per setting) if a sequence was given.
     """
     single = isinstance(settings, Setting)
-    sts = [settings] if single else list(settings)
+    sts: list[Setting] = [settings] if isinstance(settings, Setting) else list(settings)
     if not sts:
         raise ValueError("settings must contain at least one Setting")
     for st in sts:
@@ -266,10 +283,10 @@ def simulate(
                 "call simulate separately for different sources"
             )
     a = real_array("alphas", alphas).reshape(-1)
-    if isinstance(seeds, int | np.integer) and not isinstance(seeds, bool):
-        seed_list = list(range(int(seeds)))
-    elif isinstance(seeds, str | bytes):
+    if isinstance(seeds, bool) or isinstance(seeds, str | bytes):
         raise TypeError(f"seeds must be an int or a sequence of ints, got {seeds!r}")
+    if isinstance(seeds, int | np.integer):
+        seed_list = list(range(int(seeds)))
     else:
         seed_list = [integer("seeds[]", s, 0) for s in seeds]
     if not seed_list:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -30,11 +31,12 @@ __all__ = [
 ]
 
 #: The paper's Figure-1 setting.
-FIGURE1 = {"p": 1000, "N": 5000, "n": 40, "norm_mu": 0.8, "norm_perp": 0.8,
+FIGURE1: dict[str, Any] = {"p": 1000, "N": 5000, "n": 40, "norm_mu": 0.8, "norm_perp": 0.8,
            "gamma_pre": 5.0, "gamma_ft": 0.1}
 
 
-def _settings(betas, ns, gammas, *, p, N, gamma_pre, norm_mu, norm_perp) -> list[Setting]:
+def _settings(betas: Sequence[float], ns: Sequence[int], gammas: Sequence[float], *, p: int, N: int,
+              gamma_pre: float, norm_mu: float, norm_perp: float) -> list[Setting]:
     return [Setting(Transfer.from_beta(b, norm_mu, norm_perp, p), n=int(n), N=N,
                     gamma_pre=gamma_pre, gamma_ft=float(g))
             for b, n, g in zip(betas, ns, gammas, strict=True)]
@@ -47,7 +49,7 @@ def figure1(
     alphas: np.ndarray | None = None,
     n_jobs: int | None = 1,
     progress: bool = True,
-    **overrides,
+    **overrides: Any,
 ) -> list[SimulationResult]:
     """Monte-Carlo accuracy vs alpha for each beta, next to the theory (Figure 1).
 
@@ -162,7 +164,7 @@ def alpha_star_curves(
     alphas: np.ndarray | None = None,
     n_jobs: int | None = 1,
     progress: bool = True,
-    **overrides,
+    **overrides: Any,
 ) -> AlphaStarCurves:
     """alpha* vs beta (at the base n, gamma_ft), vs n and vs gamma_ft (at ``beta``).
 
@@ -176,7 +178,7 @@ def alpha_star_curves(
     gg = np.logspace(-2, 1.5, 71) if gamma_grid is None else np.asarray(gamma_grid, float)
     common = {"p": prm["p"], "N": prm["N"], "gamma_pre": prm["gamma_pre"]}
 
-    def th(b, n, g):
+    def th(b: float, n: float, g: float) -> tuple[float, float]:
         st = ridge.Setting.from_beta(b, prm["norm_mu"], prm["norm_perp"], n=int(n),
                                      gamma_ft=float(g), **common)
         return _alpha_star(st, "corrected"), _alpha_star(st, "reference")

@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -63,11 +64,11 @@ def _say(opts: Options, msg: str) -> None:
         print(msg, flush=True)
 
 
-def _synthetic_overrides(opts: Options) -> dict:
+def _synthetic_overrides(opts: Options) -> dict[str, Any]:
     return {"p": 200, "N": 1000} if opts.quick else {}
 
 
-def _gz_records(path: Path, records: Sequence[dict], **params) -> Path:
+def _gz_records(path: Path, records: Sequence[dict], **params: object) -> Path:
     from . import __version__
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,7 +109,7 @@ def task_alpha_star(opts: Options) -> dict:
     """alpha* as a function of beta, n and gamma_ft (theory lines, Monte-Carlo markers)."""
     t0 = time.perf_counter()
     ov = _synthetic_overrides(opts)
-    kw = {"mc_ns": (10, 40, 200), "mc_betas": (0.2, 0.5, 0.9), "mc_gammas": (0.1, 1.0)} \
+    kw: dict[str, Any] = {"mc_ns": (10, 40, 200), "mc_betas": (0.2, 0.5, 0.9), "mc_gammas": (0.1, 1.0)} \
         if opts.quick else {}
     curves = synthetic.alpha_star_curves(seeds=opts.mc_seeds, n_jobs=opts.n_jobs,
                                          progress=opts.progress, **kw, **ov)
@@ -130,7 +131,7 @@ def task_table1(opts: Options) -> dict:
     """Table 1: the honest protocol (docs/theory.md §6.3) and the paper's protocol (§6.2) on the
     12 ordered pairs (3 with ``quick``), N = 2000, n = 20, p = 400, gamma_pre = gamma_ft = 1."""
     t0 = time.perf_counter()
-    prm = {"n": 20, "N": 2000, "gamma_pre": 1.0, "gamma_ft": 1.0}
+    prm: dict[str, Any] = {"n": 20, "N": 2000, "gamma_pre": 1.0, "gamma_ft": 1.0}
     pairs = _pairs(opts)
     records = protocols.honest_protocol(
         pairs, ns=(prm["n"],), N=prm["N"], gamma_pre=prm["gamma_pre"], gamma_ft=prm["gamma_ft"],
@@ -208,13 +209,13 @@ def task_figure3(opts: Options) -> dict:
     """Figure 3: dvd→books, books→kitchen, kitchen→elec; honest accuracy vs alpha (shared splits),
     theory curve from full-domain plug-in statistics, alpha* marked."""
     t0 = time.perf_counter()
-    prm = {"N": 2000, "n": 40, "gamma_pre": 2.0, "gamma_ft": 0.1}
+    prm: dict[str, Any] = {"N": 2000, "n": 40, "gamma_pre": 2.0, "gamma_ft": 0.1}
     seeds = (123, 404, 1337)
     res = [protocols.figure3_pair(s, t, seeds=seeds, batches=opts.n_batches, **prm)
            for s, t in (("dvd", "books"), ("books", "kitchen"), ("kitchen", "elec"))]
     rows, stars = [], []
     for r in res:
-        th = r.theory.accuracy(r.alphas)
+        th = np.asarray(r.theory.accuracy(r.alphas))
         for a, m, s, t in zip(r.alphas, r.mean, r.std, th, strict=True):
             rows.append({"source": r.source, "target": r.target, "alpha": a, "acc_mean": m,
                          "acc_std": s, "acc_theory": t, "n_splits": r.accuracy.shape[0]})

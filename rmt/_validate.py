@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from numbers import Integral, Real
+from typing import Any, cast
 
 import numpy as np
 
@@ -55,7 +56,7 @@ def finite_array(name: str, value: object, ndim: int | tuple[int, ...] | None = 
     """A float array with only finite entries (and the given number of dimensions).
 
     Complex input is refused (a cast to float would silently drop the imaginary part)."""
-    if np.iscomplexobj(value):
+    if np.iscomplexobj(cast(Any, value)):
         raise TypeError(f"{name} must hold real numbers, got complex values")
     try:
         arr = np.asarray(value, dtype=float)
@@ -78,7 +79,7 @@ def finite_array(name: str, value: object, ndim: int | tuple[int, ...] | None = 
 def alpha_grid(value: object, name: str = "alpha") -> np.ndarray:
     """Any array (or scalar) of finite real alphas as floats, same shape; empty is allowed
     (an empty grid gives an empty curve)."""
-    if np.iscomplexobj(value):
+    if np.iscomplexobj(cast(Any, value)):
         raise TypeError(f"{name} must hold real numbers, got complex values")
     try:
         arr = np.asarray(value, dtype=float)
