@@ -71,7 +71,9 @@ def affine_parts(X: np.ndarray, y: np.ndarray, source_coef: np.ndarray, gamma: f
     gamma : float > 0
         Fine-tuning penalty ``gamma_ft``.
 
-    Cost: ``O(n p min(n, p))``, the same as one ridge fit; chooses the dual form when ``n < p``.
+    Notes
+    -----
+    Cost ``O(n p min(n, p))``, the same as one ridge fit; chooses the dual form when ``n < p``.
     """
     n, p = X.shape
     if n >= p:
