@@ -104,7 +104,12 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict)  # adapter-specific AdapterConfig fields
 
     def __post_init__(self) -> None:
-        _check(isinstance(self.task, str) and bool(self.task), "task", self.task, "a GLUE task name")
+        from .data import TASKS, get_task
+
+        try:
+            get_task(self.task)
+        except (ValueError, KeyError, TypeError):
+            _check(False, "task", self.task, f"a GLUE task name, one of {sorted(TASKS)}")
         for name in ("rank", "batch_size", "eval_batch_size", "alpha_every", "alpha_batch_size",
                      "max_length", "checkpoint_every"):
             v = getattr(self, name)

@@ -224,11 +224,13 @@ def test_cli_train_then_eval_round_trip(glue, tmp_path, capsys):
     "kw, field",
     [({"rank": 0}, "rank"), ({"adapter": "lora3"}, "adapter"), ({"alpha_split": 1.0}, "alpha_split"),
      ({"alpha_split": 0.6, "val_split": 0.5}, "alpha_split + val_split"), ({"optimizer": "sgd"}, "optimizer"),
-     ({"lr": -1.0}, "lr"), ({"epochs": 0}, "epochs"), ({"model_dropout": 1.5}, "model_dropout")],
+     ({"lr": -1.0}, "lr"), ({"epochs": 0}, "epochs"), ({"model_dropout": 1.5}, "model_dropout"),
+     ({"alpha_every": 0}, "alpha_every"), ({"alpha_split": 0.0}, "alpha_split"),
+     ({"val_split": -0.1}, "val_split"), ({"task": "glue-rte"}, "task")],
 )
 def test_bad_configuration_names_the_field(kw, field, tmp_path):
     with pytest.raises(ValueError, match=rf"{field.replace('+', '[+]')}=.*allowed"):
-        TrainConfig(task="sst2", out=str(tmp_path), **kw)
+        TrainConfig(**{"task": "sst2", "out": str(tmp_path), **kw})
 
 
 def test_cli_reports_bad_flags(capsys, tmp_path):
@@ -244,6 +246,13 @@ def test_missing_data_names_the_file(tmp_path):
     (tmp_path / "glue" / "SST-2").mkdir(parents=True)
     with pytest.raises((GlueDataNotFound, FileNotFoundError), match="train.tsv"):
         train(_cfg(tmp_path / "glue", tmp_path / "out"), progress=False)
+
+
+def test_rank_too_large_and_missing_data_dir_are_clear(glue, tmp_path):
+    with pytest.raises(ValueError, match=r"rank=64 is invalid .* allowed"):
+        train(_cfg(glue, tmp_path / "r", rank=64, max_steps=1), progress=False)
+    with pytest.raises(FileNotFoundError, match="no_such_dir"):
+        train(_cfg(tmp_path / "no_such_dir", tmp_path / "d", max_steps=1), progress=False)
 
 
 def test_loft_optimizer_trains(glue, tmp_path):
