@@ -283,11 +283,14 @@ class AlphaCallback(TrainerCallback):
 class AllocationCallback(TrainerCallback):
     """Drive a rank allocator (AdaLoRA-style budget) from a Hugging Face ``Trainer``.
 
-    Calls ``allocator.step(k)`` in ``on_optimizer_step`` (``k`` = 0-based optimiser step):
-    after ``optimizer.step()`` and before ``lr_scheduler.step()`` and ``model.zero_grad()``, so
-    the gradients of the step (clipped, if ``max_grad_norm > 0``; summed over the accumulated
-    micro-batches) are still on the parameters. With ``loss_fn`` the call is
-    ``allocator.step(k, loss_fn=loss_fn)`` (allocators that score ranks on held-out loss).
+    Calls ``allocator.step(k, loss_fn=...)`` in ``on_optimizer_step`` (``k`` = 0-based
+    optimiser step): after ``optimizer.step()`` and before ``lr_scheduler.step()`` and
+    ``model.zero_grad()``, so the gradients of the step (clipped, if ``max_grad_norm > 0``;
+    summed over the accumulated micro-batches) are still on the parameters. ``loss_fn`` (for
+    allocators that score ranks by ablation, ALoRA) defaults to the loss of the CURRENT batch,
+    as in our own loop: the last training forward's inputs are remembered by a forward
+    pre-hook and evaluated again when the allocator calls ``loss_fn()`` (under its
+    ``no_grad``); pass your own closure to score on other data.
 
     ``regularise=True`` adds ``allocator.loss()`` (e.g. AdaLoRA's orthogonality penalty) to
     the model's ``loss`` output through a forward hook on the Trainer's model, in training
@@ -301,16 +304,33 @@ class AllocationCallback(TrainerCallback):
     """
 
     def __init__(self, allocator: Any, loss_fn: Callable[[], torch.Tensor] | None = None,
-                 regularise: bool = True) -> None:
+                 regularise: bool = True, model: torch.nn.Module | None = None) -> None:
         if allocator is None:
             raise ValueError("allocator is None: the model has no rank-allocating adapter "
                              "(make_allocator returns None then); drop AllocationCallback")
         if not callable(getattr(allocator, "step", None)):
             raise TypeError(f"allocator must have a step(step) method, got "
                             f"{type(allocator).__name__}")
-        self.allocator, self.loss_fn = allocator, loss_fn
+        self.allocator, self.loss_fn, self.model = allocator, loss_fn, model
         self.regularise = bool(regularise) and callable(getattr(allocator, "loss", None))
-        self._hook: Any = None
+        self._hooks: list[Any] = []
+        self._last: tuple[tuple, dict] | None = None
+
+    def _remember(self, module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
+        if module.training and torch.is_grad_enabled():
+            self._last = (args, kwargs)
+
+    def _current_batch_loss(self) -> torch.Tensor:
+        if self._last is None or self.model is None:
+            raise RuntimeError("AllocationCallback: no training forward seen yet (loss_fn)")
+        args, kwargs = self._last
+        out = self.model(*args, **kwargs)
+        loss = out.get("loss") if isinstance(out, dict) else (
+            out[0] if isinstance(out, tuple) else getattr(out, "loss", None))
+        if loss is None:
+            raise ValueError("AllocationCallback: the model returned no loss for the current "
+                             "batch; pass loss_fn")
+        return loss
 
     def _add_regulariser(self, module: torch.nn.Module, args: Any, output: Any) -> Any:
         if not (module.training and torch.is_grad_enabled()):
@@ -329,16 +349,19 @@ class AllocationCallback(TrainerCallback):
         if isinstance(total, int) and total != state.max_steps:
             raise ValueError(f"the allocator was made for total_steps={total}, the Trainer runs "
                              f"max_steps={state.max_steps}; make it with the Trainer's step count")
-        if self.regularise and model is not None and self._hook is None:
-            self._hook = model.register_forward_hook(self._add_regulariser)
+        self.model = self.model if model is None else model
+        if self.model is None or self._hooks:
+            return
+        if self.regularise:
+            self._hooks.append(self.model.register_forward_hook(self._add_regulariser))
+        if self.loss_fn is None:
+            self._hooks.append(self.model.register_forward_pre_hook(self._remember,
+                                                                    with_kwargs=True))
 
     def on_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if self.loss_fn is None:
-            self.allocator.step(state.global_step)
-        else:
-            self.allocator.step(state.global_step, loss_fn=self.loss_fn)
+        self.allocator.step(state.global_step, loss_fn=self.loss_fn or self._current_batch_loss)
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if self._hook is not None:
-            self._hook.remove()
-            self._hook = None
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks, self._last = [], None

@@ -361,3 +361,63 @@ def test_allocation_callback_validation(tmp_path):
                       callbacks=[AllocationCallback(FakeAllocator(model, 10))])
     with pytest.raises(ValueError, match="total_steps=10"):
         trainer.train()
+
+
+# ---------------------------------------------------------------------------- real allocators
+ALLOC_STEPS = 16
+ALLOC_CASES = {
+    "adalora": ({"target_rank": 2}, {"init_warmup": 2, "final_warmup": 6, "interval": 2}),
+    "alora": ({}, {"init_warmup": 3, "rounds": 2, "round_interval": 4, "prune_per_round": 2}),
+}
+
+
+def allocating_model(method):
+    extra, _ = ALLOC_CASES[method]
+    return inject(tiny_model("roberta"),
+                  AdapterConfig(method=method, rank=4, lora_alpha=8, seed=3, **extra))
+
+
+def allocation_reference(method):
+    """Our own loop: (loss + regulariser) backward, clip, AdamW step, allocator step with the
+    current batch's loss, schedule, zero_grad; the adapter rows in order."""
+    from deep.allocation import make_allocator
+
+    model = allocating_model(method).train()
+    alloc = make_allocator(model, ALLOC_STEPS, **ALLOC_CASES[method][1])
+    adapter_ds, _ = split_for_alpha_dataset(synthetic_rows(), 0.2, seed=42)
+    collate = RecordingCollator()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=LR, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.0)
+    n = ALLOC_STEPS
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: max(0.0, (n - k) / n))
+    for k in range(n):
+        batch = collate([adapter_ds[i] for i in range(4 * k % 48, 4 * k % 48 + 4)])
+        (model(**batch).loss + alloc.loss()).backward()
+        torch.nn.utils.clip_grad_norm_(params, CLIP)
+        opt.step()
+        alloc.step(k, loss_fn=lambda b=batch: model(**b).loss)
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+    return model, alloc
+
+
+@pytest.mark.parametrize("method", sorted(ALLOC_CASES))
+def test_allocation_callback_with_the_real_allocator_matches_our_loop(tmp_path, method):
+    allocation = pytest.importorskip("deep.allocation")
+    model = allocating_model(method)
+    alloc = allocation.make_allocator(model, ALLOC_STEPS, **ALLOC_CASES[method][1])
+    adapter_ds, _ = split_for_alpha_dataset(synthetic_rows(), 0.2, seed=42)
+    trainer = Trainer(model=model, args=training_args(tmp_path, ALLOC_STEPS),
+                      train_dataset=adapter_ds, data_collator=RecordingCollator(),
+                      callbacks=[AllocationCallback(alloc)])
+    with torch.random.fork_rng(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        trainer.train()
+    ref_model, ref_alloc = allocation_reference(method)
+    initial = allocation.make_allocator(allocating_model(method), ALLOC_STEPS,
+                                        **ALLOC_CASES[method][1]).ranks()
+    assert alloc.ranks() == ref_alloc.ranks() != initial  # ranks really moved
+    ref = dict(ref_model.named_parameters())
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            assert (p.detach() - ref[name].detach()).abs().max() <= 1e-6, name
