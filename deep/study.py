@@ -79,8 +79,11 @@ def run_study(tasks: Sequence[str], methods: Sequence[str], seeds: Sequence[int]
     if unknown:
         raise ValueError(f"methods={unknown} are invalid; allowed: {sorted(METHODS)}")
     runs, out = Path(runs), Path(out)
+    # seeds outermost: an interrupted study has every (task, method) cell at a similar count
     rows = [_run_one(base, get_task(t).name, m, s, runs, progress)
-            for t in tasks for m in methods for s in seeds]
+            for s in seeds for t in tasks for m in methods]
+    rows.sort(key=lambda r: (list(tasks).index(r["task"]) if r["task"] in tasks else 0,
+                             list(methods).index(r["method"]), r["seed"]))
     params = {k: v for k, v in base.to_json().items()
               if k in ("model", "rank", "max_steps", "batch_size", "lr", "alpha_lr", "alpha_every",
                        "alpha_split", "max_length", "weight_decay", "subsample", "dev_subsample")}
