@@ -129,7 +129,8 @@ class CyclingBatches:
 
 
 @contextlib.contextmanager
-def requires_grad(train: Iterable[torch.nn.Parameter], freeze: Iterable[torch.nn.Parameter]):
+def requires_grad(train: Iterable[torch.nn.Parameter],
+                  freeze: Iterable[torch.nn.Parameter]) -> Iterator[None]:
     """Temporarily set ``requires_grad=True`` on ``train`` and ``False`` on ``freeze``;
     restore every flag afterwards (also on error)."""
     train, freeze = list(train), list(freeze)

@@ -86,7 +86,7 @@ def save_checkpoint(
     torch.save(optim_state, tmp / "optim.pt")
     with open(tmp / "state.json", "w") as f:
         json.dump(state, f, indent=1, sort_keys=True)
-    manifest = {name: _sha256(tmp / name) for name in FILES}
+    manifest: dict[str, Any] = {name: _sha256(tmp / name) for name in FILES}
     manifest["step"] = step
     with open(tmp / "MANIFEST.json", "w") as f:
         json.dump(manifest, f, indent=1, sort_keys=True)

@@ -48,7 +48,7 @@ import contextlib
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -74,8 +74,9 @@ def split_for_alpha_dataset(
     evaluation split.
     """
     adapter_rows, alpha_rows = split_for_alpha(len(dataset), fraction, seed, paper_compat)
-    return (torch.utils.data.Subset(dataset, adapter_rows.tolist()),
-            torch.utils.data.Subset(dataset, alpha_rows.tolist()))
+    ds = cast(torch.utils.data.Dataset, dataset)
+    return (torch.utils.data.Subset(ds, adapter_rows.tolist()),
+            torch.utils.data.Subset(ds, alpha_rows.tolist()))
 
 
 def _root_rows(dataset: Any) -> tuple[Any, np.ndarray | None]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 from torch import nn
@@ -239,7 +240,7 @@ def _build(model: nn.Module, config: AdapterConfig, generator: torch.Generator |
             "to change the adapter)"
         )
     names = resolve_targets(model, config)
-    modules = {n: model.get_submodule(n) for n in names}
+    modules = {n: cast(nn.Linear, model.get_submodule(n)) for n in names}  # resolve_targets: Linear
     for n, lin in modules.items():
         k = min(lin.in_features, lin.out_features)
         if config.rank > k:

@@ -35,6 +35,7 @@ from torch import nn
 
 from .config import AdapterConfig
 from .inject import (
+    AdapterInfo,
     _build,
     _install,
     _Plan,
@@ -89,7 +90,7 @@ def _head_tensors(model: nn.Module, config: AdapterConfig) -> dict[str, torch.Te
     return out
 
 
-def _require_adapted(model: nn.Module, what: str):
+def _require_adapted(model: nn.Module, what: str) -> AdapterInfo:
     info = adapter_info(model)
     if info is None:
         raise ValueError(f"{what}: the model has no adapters (call deep.inject first)")

@@ -540,8 +540,13 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
                 allocator.step(step, loss_fn=current_loss)
             optimizer.zero_grad(set_to_none=True)
             if alpha_opt is not None and alpha_opt.should_step(step):
-                arows = next(alpha_batches)  # type: ignore[arg-type]
-                alpha_opt.step(lambda arows=arows: batch_loss(model, arows, arows.size), step, arows)
+                assert alpha_batches is not None
+                arows = next(alpha_batches)
+
+                def alpha_loss(arows: np.ndarray = arows) -> torch.Tensor:
+                    return batch_loss(model, arows, arows.size)
+
+                alpha_opt.step(alpha_loss, step, arows)
             epoch_loss += _all_reduce_mean(float(loss.detach())) * rows.size  # global mean x rows
             epoch_rows += rows.size
             step += 1
