@@ -182,6 +182,8 @@ class AlphaOptimizer:
     kind : {"adam", "adamw", "sgd"}
         The alpha optimiser (Adam is the paper setting).
 
+    Notes
+    -----
     Alpha parameters are frozen at construction (``requires_grad=False``) and only unfrozen
     inside :meth:`step`, so adapter steps never build an alpha gradient.
     """

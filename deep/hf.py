@@ -127,6 +127,8 @@ class AlphaCallback(TrainerCallback):
     paper_compat : allow alpha rows that are also in the Trainer's train dataset (the official
         code's overlap); by default an overlap found when training starts is an error.
 
+    Notes
+    -----
     Multi-process (``accelerate launch`` / ``torchrun``): every process draws the same alpha
     batch and evaluates its own slice of it (``rows[rank::world]``); the alpha gradients are
     averaged over processes (:func:`deep.alpha.all_reduce_gradients`), so every process applies

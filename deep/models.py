@@ -563,6 +563,8 @@ def load_model(
         ``None`` uses the global RNG.
     cache_dir : conversion cache for ``smollm2`` (default :func:`cache_root`).
 
+    Notes
+    -----
     Models whose config has no ``pad_token_id`` (LLaMA-like) get ``pad_token_id =
     eos_token_id``, the same token :func:`load_tokenizer` pads with, so that
     ``LlamaForSequenceClassification`` can find the last real token of each row. The model is

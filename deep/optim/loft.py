@@ -324,6 +324,8 @@ class LoFT(torch.optim.Optimizer):
         Clip the projected full gradients (module docstring, item 3); ``self.grad_norm`` holds
         the pre-clip norm after each step. ``None`` disables clipping.
 
+    Notes
+    -----
     ``step()`` alternates per pair: odd steps update ``B``, even steps ``A`` (see the module
     docstring for the equations). State: ``state[A] = {"step", "exp_avg": m_A (r × in),
     "exp_avg_sq": P_A (in × r × r)}``, ``state[B] = {"step", "exp_avg": m_B (out × r),
