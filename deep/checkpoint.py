@@ -9,10 +9,10 @@ A checkpoint is a directory ``<root>/step-<k>/`` holding
 * ``MANIFEST.json`` — the SHA-256 of each file above, written last.
 
 It is written into ``step-<k>.tmp-<pid>/``, flushed to disk, then renamed (atomic on POSIX), and
-only then is ``<root>/LATEST`` replaced (write to a temp file + ``os.replace``). A process killed
-at any moment therefore leaves either the previous complete checkpoint or the new complete
-one; :func:`latest_complete` verifies the manifest and falls back to the newest checkpoint whose
-files all match, so a partial or corrupted one is never loaded.
+only then is ``<root>/LATEST`` replaced (write to a temp file + ``os.replace``; a pointer for
+people and tools). A process killed at any moment therefore leaves either the previous complete
+checkpoint or the new complete one; :func:`latest_complete` returns the newest checkpoint whose
+files all match their manifest, so a partial or corrupted one is never loaded.
 """
 
 from __future__ import annotations
@@ -127,19 +127,16 @@ def verify(path: str | Path) -> dict[str, Any]:
 def latest_complete(root: str | Path) -> Path | None:
     """The newest checkpoint under ``root`` whose files all match their manifest, or None.
 
-    ``LATEST`` is tried first; if it is missing, unreadable or points at a bad checkpoint, every
-    ``step-*`` directory is tried from the newest down. Temporary ``*.tmp-*`` directories are
+    Every ``step-*`` directory is verified from the newest down (``LATEST`` is not trusted: it
+    may lag behind a complete checkpoint after a crash). Temporary ``*.tmp-*`` directories are
     never considered.
     """
     root = Path(root)
     if not root.is_dir():
         return None
+    # newest first; LATEST is only a pointer for people and tools: a crash between the rename
+    # of a complete checkpoint and the LATEST update must not cost that checkpoint
     candidates = sorted(root.glob("step-?????????"), reverse=True)
-    try:
-        latest = json.loads((root / "LATEST").read_text())["dir"]
-        candidates.sort(key=lambda p: p.name != latest)
-    except (OSError, json.JSONDecodeError, KeyError, TypeError):
-        pass
     for cand in candidates:
         try:
             verify(cand)
