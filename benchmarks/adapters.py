@@ -6,7 +6,8 @@
 
 Variants: PEFT LoRA, our LoRA, our alpha-LoRA (alpha trained every step, as the official code),
 our alpha-LoRA with alpha frozen (``alpha_frozen``: the adapter step of the alternating
-optimiser, 9 steps in 10 with T = 10), PEFT DoRA, our DoRA (rank 8, s = 1, AdamW over the
+optimiser, 9 steps in 10 with T = 10), PEFT DoRA, our DoRA, and the rank-allocating AdaLoRA,
+LoRA² and ALoRA with their allocator in the step (rank 8 = initial rank, s = 1, AdamW over the
 trainable adapters and the classification head, fp32). A step is zero_grad + forward + backward +
 optimiser step on a fixed random batch. All models are built first; then the variants run in
 rotation (one step each per round, warm-up rounds discarded), so slow drifts of a shared
@@ -43,7 +44,10 @@ TARGETS = {
     ("llama", "qv"): ["q_proj", "v_proj"],
     ("llama", "all"): ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
 }
-VARIANTS = ("peft_lora", "lora", "alpha_lora", "alpha_frozen", "peft_dora", "dora")
+VARIANTS = ("peft_lora", "lora", "alpha_lora", "alpha_frozen", "peft_dora", "dora",
+            "adalora", "lora2", "alora")
+#: rank-allocating kinds: their step includes allocator.loss() and allocator.step()
+ALLOCATING = ("adalora", "lora2", "alora")
 PAIRS = [  # (numerator, denominator, target ratio or None, label)
     ("lora", "peft_lora", 1.0, "our LoRA / PEFT LoRA"),
     ("alpha_lora", "lora", 1.05, "our alpha-LoRA / our LoRA"),
@@ -51,6 +55,9 @@ PAIRS = [  # (numerator, denominator, target ratio or None, label)
     ("dora", "peft_dora", 0.8, "our DoRA / PEFT DoRA"),
     ("dora", "lora", 1.06, "our DoRA / our LoRA"),
     ("peft_dora", "peft_lora", None, "PEFT DoRA / PEFT LoRA"),
+    ("adalora", "lora", None, "our AdaLoRA / our LoRA"),
+    ("lora2", "lora", None, "our LoRA² / our LoRA"),
+    ("alora", "lora", None, "our ALoRA / our LoRA"),
 ]
 
 
@@ -91,6 +98,7 @@ def adapt(model: torch.nn.Module, variant: str, targets: list[str], rank: int) -
     method = "alpha_lora" if variant == "alpha_frozen" else variant
     model = inject(model, AdapterConfig(method=method, rank=rank, lora_alpha=rank,
                                         target_modules=targets, init="kaiming"))
+    # (adalora / lora2: SVD factors Kaiming-uniform, lambda = 0; alora: 2r slots, r open)
     if variant == "alpha_frozen":  # the adapter step of the alternating optimiser (deep.alpha)
         for p in alpha_parameters(model):
             p.requires_grad_(False)
@@ -98,16 +106,34 @@ def adapt(model: torch.nn.Module, variant: str, targets: list[str], rank: int) -
 
 
 class Runner:
+    """One variant. Rank-allocating kinds (AdaLoRA, LoRA², ALoRA) also run their allocator:
+    ``loss + allocator.loss()`` (orthogonality) and ``allocator.step`` (importance EMAs, masks)
+    every step, budget schedule over 10 000 steps (so no pruning happens in the benchmark;
+    ALoRA's ablation rounds, a few per run, are not timed: rounds = 0)."""
+
     def __init__(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> None:
+        from deep.allocation import make_allocator
+
         self.model = model.train()
         self.batch = batch
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.opt = torch.optim.AdamW(self.params, lr=1e-4)
+        alloc = make_allocator(model, 10_000) if hasattr(model, "_deep_adapter") else None
+        if alloc is not None and alloc.kind == "alora":
+            alloc = make_allocator(model, 10_000, rounds=0)
+        self.allocator = alloc
+        self.k = 0
 
     def step(self) -> None:
         self.opt.zero_grad(set_to_none=True)
-        self.model(**self.batch).loss.backward()
+        loss = self.model(**self.batch).loss
+        if self.allocator is not None:
+            loss = loss + self.allocator.loss()
+        loss.backward()
         self.opt.step()
+        if self.allocator is not None:
+            self.allocator.step(self.k)
+        self.k += 1
 
     def saved_bytes(self) -> int:
         """Bytes autograd saves for backward in one forward (parameters' storages excluded)."""
@@ -123,14 +149,25 @@ class Runner:
         self.opt.zero_grad(set_to_none=True)
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             loss = self.model(**self.batch).loss
+            if self.allocator is not None:
+                loss = loss + self.allocator.loss()
         loss.backward()
         self.opt.step()
+        if self.allocator is not None:
+            self.allocator.step(self.k)
+        self.k += 1
         return sum(seen.values())
 
     def state_bytes(self) -> int:
-        """Trainable parameters' gradients + AdamW state (exp_avg, exp_avg_sq)."""
+        """Trainable parameters' gradients + AdamW state (exp_avg, exp_avg_sq), plus the
+        allocator's importance EMAs (AdaLoRA / LoRA²)."""
         n = sum(p.numel() * p.element_size() for p in self.params)
-        return 3 * n
+        extra = 0
+        if self.allocator is not None:
+            extra = sum(t.numel() * t.element_size()
+                        for t in list(getattr(self.allocator, "ema", {}).values())
+                        + list(getattr(self.allocator, "unc", {}).values()))
+        return 3 * n + extra
 
 
 def device_line(device: torch.device) -> str:

@@ -244,3 +244,11 @@ def test_alpha_methods_refuse_peft_export(method, tmp_path):
     with pytest.raises(ValueError, match="cannot be exported in PEFT layout"):
         export_peft(model, tmp_path)
     assert not (tmp_path / "adapter_config.json").exists()
+
+
+@pytest.mark.parametrize("method", ["adalora", "lora2", "alora"])
+def test_rank_allocating_kinds_refuse_peft_export(method, tmp_path):
+    model = trained("roberta", method, steps=0)
+    with pytest.raises(ValueError, match=f"'{method}'.*PEFT"):
+        export_peft(model, tmp_path)
+    assert not (tmp_path / "adapter_config.json").exists()
