@@ -8,22 +8,30 @@ Variants: PEFT LoRA, our LoRA, our alpha-LoRA (alpha trained every step, as the 
 our alpha-LoRA with alpha frozen (``alpha_frozen``: the adapter step of the alternating
 optimiser, 9 steps in 10 with T = 10), PEFT DoRA, our DoRA, and the rank-allocating AdaLoRA,
 LoRA² and ALoRA with their allocator in the step (rank 8 = initial rank, s = 1, AdamW over the
-trainable adapters and the classification head, fp32). A step is zero_grad + forward + backward +
-optimiser step on a fixed random batch. All models are built first; then the variants run in
-rotation (one step each per round, warm-up rounds discarded), so slow drifts of a shared
-machine hit every variant alike. Reported per variant: median step time; per pair: the median
-over rounds of the per-round time ratio (paired; the "ok?" column), the ratio of medians and
-the ratio of the fastest steps (least disturbed by other processes on a shared machine).
+trainable adapters and the classification head, fp32), and ``loft``: our LoRA layers trained by
+the LoFT optimiser (deep.optim.LoFT: LoFT on every (A, B) pair, AdamW on the head, same lr,
+betas and weight decay as the AdamW runs; needs s = 1, i.e. lora_alpha = rank, the setting used
+here). ``loft_r1`` / ``loft_r4`` are LoFT at rank 1 and 4, each compared with our LoRA + AdamW
+at the SAME rank (``lora_r1`` / ``lora_r4``), mirroring issue 7's ranks 1 / 4 / 8.
+A step is zero_grad + forward + backward + optimiser step on a fixed random batch. All models
+are built first; then the variants run in rotation (one step each per round, warm-up rounds
+discarded), so slow drifts of a shared machine hit every variant alike. Reported per variant:
+median step time; per pair: the median over rounds of the per-round time ratio (paired; the
+"ok?" column), the ratio of medians and the ratio of the fastest steps (least disturbed by other
+processes on a shared machine).
 
 Memory, measured in a separate, untimed step per variant:
 * CPU: bytes that autograd saves for backward (activations; parameters excluded), plus the
-  trainable parameters' gradients and AdamW state: exact and noise-free, the part that differs
-  between adapter implementations (the frozen model is the same for all);
+  trainable parameters' gradients and optimiser state (AdamW: exp_avg + exp_avg_sq; LoFT: every
+  tensor in its state, ``LoFT.state_numel()``: m_A, m_B and the r x r second-moment blocks
+  P_A (in x r x r), P_B (out x r x r), plus AdamW state of the head): exact and noise-free, the
+  part that differs between adapter implementations (the frozen model is the same for all);
 * GPU: ``torch.cuda.max_memory_allocated`` over one step.
 
 Targets (issue 5): alpha-LoRA <= 1.05x our LoRA; our LoRA <= 1.0x PEFT LoRA; our DoRA <= 0.8x
 PEFT DoRA where PEFT's DoRA overhead is large (GPU); on CPU PEFT's DoRA overhead is small and
 docs/adapters.md asks for our DoRA within +6 % of our LoRA with all-linear targets.
+Target (issue 7): LoFT step time <= 1.3x our LoRA + AdamW at the same rank (rows "LoFT / ...").
 """
 
 from __future__ import annotations
@@ -45,9 +53,11 @@ TARGETS = {
     ("llama", "all"): ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
 }
 VARIANTS = ("peft_lora", "lora", "alpha_lora", "alpha_frozen", "peft_dora", "dora",
-            "adalora", "lora2", "alora")
+            "adalora", "lora2", "alora", "loft", "lora_r1", "loft_r1", "lora_r4", "loft_r4")
 #: rank-allocating kinds: their step includes allocator.loss() and allocator.step()
 ALLOCATING = ("adalora", "lora2", "alora")
+#: variants trained by LoFT instead of AdamW (our LoRA layers, s = 1)
+LOFT = ("loft", "loft_r1", "loft_r4")
 PAIRS = [  # (numerator, denominator, target ratio or None, label)
     ("lora", "peft_lora", 1.0, "our LoRA / PEFT LoRA"),
     ("alpha_lora", "lora", 1.05, "our alpha-LoRA / our LoRA"),
@@ -58,7 +68,24 @@ PAIRS = [  # (numerator, denominator, target ratio or None, label)
     ("adalora", "lora", None, "our AdaLoRA / our LoRA"),
     ("lora2", "lora", None, "our LoRA² / our LoRA"),
     ("alora", "lora", None, "our ALoRA / our LoRA"),
+    ("loft", "lora", 1.3, "LoFT / our LoRA (AdamW)"),
+    ("loft_r1", "lora_r1", 1.3, "  rank 1: LoFT / LoRA"),
+    ("loft_r4", "lora_r4", 1.3, "  rank 4: LoFT / LoRA"),
 ]
+
+
+def variant_rank(variant: str, rank: int) -> int:
+    """``*_r1`` / ``*_r4`` run at rank 1 / 4; every other variant at ``--rank``."""
+    return int(variant.rsplit("_r", 1)[1]) if variant.endswith(("_r1", "_r4")) else rank
+
+
+def adapter_method(variant: str) -> str:
+    """The deep.AdapterConfig method of one of our variants."""
+    if variant == "alpha_frozen":
+        return "alpha_lora"
+    if variant in LOFT or variant.startswith("lora_r"):
+        return "lora"
+    return variant
 
 
 def base_model(arch: str, layers: int, hidden: int, seq: int, seed: int = 0) -> torch.nn.Module:
@@ -95,7 +122,7 @@ def adapt(model: torch.nn.Module, variant: str, targets: list[str], rank: int) -
             use_dora=variant == "peft_dora", task_type="SEQ_CLS"))
     from deep import AdapterConfig, alpha_parameters, inject
 
-    method = "alpha_lora" if variant == "alpha_frozen" else variant
+    method = adapter_method(variant)
     model = inject(model, AdapterConfig(method=method, rank=rank, lora_alpha=rank,
                                         target_modules=targets, init="kaiming"))
     # (adalora / lora2: SVD factors Kaiming-uniform, lambda = 0; alora: 2r slots, r open)
@@ -109,15 +136,24 @@ class Runner:
     """One variant. Rank-allocating kinds (AdaLoRA, LoRA², ALoRA) also run their allocator:
     ``loss + allocator.loss()`` (orthogonality) and ``allocator.step`` (importance EMAs, masks)
     every step, budget schedule over 10 000 steps (so no pruning happens in the benchmark;
-    ALoRA's ablation rounds, a few per run, are not timed: rounds = 0)."""
+    ALoRA's ablation rounds, a few per run, are not timed: rounds = 0). ``loft=True``: LoFT
+    instead of AdamW (same lr, betas, weight decay as torch AdamW's defaults used otherwise)."""
 
-    def __init__(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> None:
+    def __init__(self, model: torch.nn.Module, batch: dict[str, torch.Tensor],
+                 loft: bool = False) -> None:
+        from deep import alpha_parameters
         from deep.allocation import make_allocator
+        from deep.optim import LoFT
 
         self.model = model.train()
         self.batch = batch
         self.params = [p for p in model.parameters() if p.requires_grad]
-        self.opt = torch.optim.AdamW(self.params, lr=1e-4)
+        if loft:
+            self.opt: torch.optim.Optimizer = LoFT.from_model(
+                model, exclude=list(alpha_parameters(model)), lr=1e-4, betas=(0.9, 0.999),
+                weight_decay=0.01)
+        else:
+            self.opt = torch.optim.AdamW(self.params, lr=1e-4)  # weight_decay 0.01 (default)
         alloc = make_allocator(model, 10_000) if hasattr(model, "_deep_adapter") else None
         if alloc is not None and alloc.kind == "alora":
             alloc = make_allocator(model, 10_000, rounds=0)
@@ -159,15 +195,25 @@ class Runner:
         return sum(seen.values())
 
     def state_bytes(self) -> int:
-        """Trainable parameters' gradients + AdamW state (exp_avg, exp_avg_sq), plus the
-        allocator's importance EMAs (AdaLoRA / LoRA²)."""
+        """Trainable parameters' gradients + optimiser state, plus the allocator's importance
+        EMAs (AdaLoRA / LoRA²). AdamW: exp_avg + exp_avg_sq = 2 x the parameters; LoFT: every
+        state tensor (``LoFT.state_numel()``: m_A, m_B, the r x r blocks P_A, P_B, and the
+        head's AdamW moments), read after at least one step (callers run one first)."""
+        from deep.optim import LoFT
+
         n = sum(p.numel() * p.element_size() for p in self.params)
+        if isinstance(self.opt, LoFT):
+            numel = self.opt.state_numel()
+            assert numel["pairs"] > 0, "LoFT state is empty: call after a step"
+            opt_state = (numel["pairs"] + numel["adamw"]) * self.params[0].element_size()
+        else:
+            opt_state = 2 * n
         extra = 0
         if self.allocator is not None:
             extra = sum(t.numel() * t.element_size()
                         for t in list(getattr(self.allocator, "ema", {}).values())
                         + list(getattr(self.allocator, "unc", {}).values()))
-        return 3 * n + extra
+        return n + opt_state + extra
 
 
 def device_line(device: torch.device) -> str:
@@ -193,8 +239,8 @@ def run(args: argparse.Namespace, target_set: str, device: torch.device) -> dict
     batch = {k: v.to(device) for k, v in batch.items()}
     runners = {}
     for v in VARIANTS:
-        model = adapt(copy.deepcopy(base), v, targets, args.rank).to(device)
-        runners[v] = Runner(model, batch)
+        model = adapt(copy.deepcopy(base), v, targets, variant_rank(v, args.rank)).to(device)
+        runners[v] = Runner(model, batch, loft=v in LOFT)
     del base
     times: dict[str, list[float]] = {v: [] for v in VARIANTS}
     order = list(VARIANTS)
@@ -224,7 +270,7 @@ def run(args: argparse.Namespace, target_set: str, device: torch.device) -> dict
 
 
 def report(res: dict[str, dict], target_set: str, device: torch.device) -> list[str]:
-    mem_label = "peak GPU MiB" if device.type == "cuda" else "act+grad+Adam MiB"
+    mem_label = "peak GPU MiB" if device.type == "cuda" else "act+grad+opt MiB"
     lines = [f"\n== targets: {target_set} ==",
              f"{'variant':<12}{'median step s':>15}{mem_label:>20}{'trainable':>12}"]
     for v in VARIANTS:
@@ -272,7 +318,8 @@ def main() -> None:
     print(f"torch {torch.__version__}, transformers {transformers.__version__}, "
           f"peft {peft.__version__}")
     print(f"model: {args.arch}, {args.layers} layers, hidden {args.hidden}, batch {args.batch} x "
-          f"{args.seq} tokens, rank {args.rank}, AdamW, fp32; {args.steps} measured rounds after "
+          f"{args.seq} tokens, rank {args.rank} (*_r1/_r4: 1/4), AdamW (loft*: LoFT), fp32; "
+          f"{args.steps} measured rounds after "
           f"{args.warmup} warm-up")
     for target_set in args.targets.split(","):
         res = run(args, target_set.strip(), device)
