@@ -107,8 +107,10 @@ def run_study(tasks: Sequence[str], methods: Sequence[str], seeds: Sequence[int]
                           f"{r0['trainable_pct']:.3f}", f"{r0['alpha_pct']:.4f}",
                           "–" if np.isnan(alpha).all() else f"{np.nanmean(alpha):.4f}",
                           f"{np.mean([r['seconds'] for r in sel]):.0f}"])
+    sub = "" if base.subsample is None else f", train subsampled to {base.subsample} rows"
+    sub += "" if base.dev_subsample is None else f", dev subsampled to {base.dev_subsample} rows"
     lines = [f"# GLUE study ({base.model}, {base.max_steps} steps of batch {base.batch_size}, "
-             f"lr {base.lr}, rank {base.rank}, max length {base.max_length})\n",
+             f"lr {base.lr}, rank {base.rank}, max length {base.max_length}{sub})\n",
              "Mean ± std over seeds of the dev metric at the last step (no choice made on dev). "
              "`trainable %` counts adapters + alpha + head against the whole model.\n"]
     # one table per task (columns differ between tasks)
@@ -168,6 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--max-length", type=int, default=96)
     p.add_argument("--alpha-every", type=int, default=10)
     p.add_argument("--alpha-lr", type=float, default=5e-3)
+    p.add_argument("--subsample", type=int, default=None, help="train on at most this many rows")
     p.add_argument("--dev-subsample", type=int, default=None)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--data-dir", default=None)
@@ -178,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = p.parse_args(argv)
     base = TrainConfig(task=a.tasks[0], model=a.model, max_steps=a.steps, batch_size=a.batch_size,
                        lr=a.lr, rank=a.rank, max_length=a.max_length, alpha_every=a.alpha_every,
-                       alpha_lr=a.alpha_lr, dev_subsample=a.dev_subsample, num_threads=a.threads,
+                       alpha_lr=a.alpha_lr, subsample=a.subsample, dev_subsample=a.dev_subsample, num_threads=a.threads,
                        data_dir=a.data_dir, checkpoint_every=25)
     rows = run_study(a.tasks, a.methods, a.seeds, base, a.runs, a.out, a.name, not a.no_progress)
     print((Path(a.out) / f"{a.name}.md").read_text())
