@@ -181,8 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = p.parse_args(argv)
     base = TrainConfig(task=a.tasks[0], model=a.model, max_steps=a.steps, batch_size=a.batch_size,
                        lr=a.lr, rank=a.rank, max_length=a.max_length, alpha_every=a.alpha_every,
-                       alpha_lr=a.alpha_lr, subsample=a.subsample, dev_subsample=a.dev_subsample, num_threads=a.threads,
-                       data_dir=a.data_dir, checkpoint_every=25)
+                       alpha_lr=a.alpha_lr, subsample=a.subsample, dev_subsample=a.dev_subsample,
+                       num_threads=a.threads, data_dir=a.data_dir, checkpoint_every=25)
     rows = run_study(a.tasks, a.methods, a.seeds, base, a.runs, a.out, a.name, not a.no_progress)
     print((Path(a.out) / f"{a.name}.md").read_text())
     return 0 if rows else 1
