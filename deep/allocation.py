@@ -76,7 +76,7 @@ ALoRA ``init_warmup``  ``round(0.2 T)``       warm-up of the super-network (pape
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -119,6 +119,8 @@ class Allocator:
     """
 
     kind: str = ""
+    #: module name -> layer (a read-only view for the type checker: subclasses narrow the type)
+    layers: Mapping[str, AllocatingLayer]
 
     def __init__(self, layers: dict[str, AllocatingLayer], total_steps: int,
                  options: dict[str, Any]) -> None:
@@ -200,15 +202,18 @@ class Allocator:
 class SVDAllocator(Allocator):
     """AdaLoRA / LoRA² budget schedule with sensitivity × uncertainty scores."""
 
+    layers: dict[str, AdaLoraLayer | Lora2Layer]  # make_allocator checks the kinds
+
     def __init__(self, layers: dict[str, AllocatingLayer], total_steps: int,
                  options: dict[str, Any]) -> None:
         super().__init__(layers, total_steps, options)
         self.kind = next(iter(layers.values())).kind
         self.b0 = sum(layer.r for layer in layers.values())
-        self.bT = sum(options["target_rank"] or layer.target_rank for layer in layers.values())
+        self.bT = sum(options["target_rank"] or layer.target_rank
+                      for layer in self.layers.values())
         self.ema: dict[str, torch.Tensor] = {}
         self.unc: dict[str, torch.Tensor] = {}
-        for n, layer in layers.items():
+        for n, layer in self.layers.items():
             for pname in layer.importance_params:
                 p = getattr(layer, pname)
                 self.ema[f"{n}.{pname}"] = torch.zeros(p.shape, dtype=torch.float32,
@@ -324,6 +329,7 @@ class AloraAllocator(Allocator):
     """ALoRA: ablation importance, prune and reallocate, ``rounds`` times."""
 
     kind = "alora"
+    layers: dict[str, AloraLayer]  # make_allocator checks the kind
 
     def __init__(self, layers: dict[str, AllocatingLayer], total_steps: int,
                  options: dict[str, Any]) -> None:

@@ -415,10 +415,11 @@ def tiny_model(
     if head == "causal_lm" and model_type != "llama":
         raise ValueError(f"head='causal_lm' is for model_type='llama', got {model_type!r}")
     vocab = _tiny_vocab(model_type)
-    common = {"vocab_size": len(vocab), "hidden_size": hidden_size,
-              "num_hidden_layers": num_layers, "num_attention_heads": num_heads,
-              "intermediate_size": 2 * hidden_size}
-    labels = _label_kwargs(num_labels) if head == "classification" else {}
+    common: dict[str, Any] = {"vocab_size": len(vocab), "hidden_size": hidden_size,
+                              "num_hidden_layers": num_layers, "num_attention_heads": num_heads,
+                              "intermediate_size": 2 * hidden_size}
+    labels: dict[str, Any] = _label_kwargs(num_labels) if head == "classification" else {}
+    cfg: BertConfig | RobertaConfig | LlamaConfig
     if model_type == "bert":
         cfg = BertConfig(**common, max_position_embeddings=max_len, type_vocab_size=2,
                          pad_token_id=vocab["[PAD]"], **labels)

@@ -10,6 +10,8 @@ import below, and one row in the parametrised tests (``tests/deep/test_layers.py
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -57,7 +59,7 @@ def resolve_method(method: str) -> tuple[type[AdapterLayer], bool]:
     return REGISTRY[kind], use_alpha
 
 
-def create_layer(base_layer: nn.Linear, config, generator: torch.Generator | None = None,
+def create_layer(base_layer: nn.Linear, config: Any, generator: torch.Generator | None = None,
                  freeze_base: bool = True) -> AdapterLayer:
     """The adapter layer of ``config.method`` around ``base_layer`` (an ``AdapterConfig``).
     With ``freeze_base=False`` the wrapped layer is not modified at all."""

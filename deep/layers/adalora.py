@@ -136,6 +136,8 @@ class _SVDLayer(AllocatingLayer):
     """Shared by AdaLoRA and LoRA²: singular values ``lora_E`` masked by ``rank_mask``."""
 
     rank_buffer = "rank_mask"
+    # buffer (register_buffer in _create_parameters), declared for the type checker
+    rank_mask: torch.Tensor
 
     def __init__(self, base_layer: nn.Linear, *, target_rank: int | None = None,
                  **kw: Any) -> None:

@@ -41,6 +41,8 @@ class AloraLayer(AllocatingLayer):
     adapter_param_names = ("lora_A", "lora_B")
     saved_buffer_names = ("lora_gate",)
     rank_buffer = "lora_gate"
+    # buffer (register_buffer in _create_parameters), declared for the type checker
+    lora_gate: torch.Tensor
 
     def __init__(self, base_layer: nn.Linear, *, max_rank: int | None = None,
                  **kw: Any) -> None:

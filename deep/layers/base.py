@@ -73,14 +73,15 @@ class _ScaleAdd(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, c: torch.Tensor, h: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    def forward(ctx: Any, c: torch.Tensor, h: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         need_c, need_h, need_v = ctx.needs_input_grad
         ctx.mark_dirty(c)
         ctx.save_for_backward(h if need_v else None, v if need_h else None)
         return c.addcmul_(h, v)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):
+    def backward(ctx: Any, grad: torch.Tensor
+                 ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
         h, v = ctx.saved_tensors
         need_c, need_h, need_v = ctx.needs_input_grad
         grad_h = grad * v if need_h else None
@@ -162,7 +163,7 @@ class AdapterLayer(nn.Module):
         # adapter tensors and alpha stay float32 on a bf16/fp16 base (small optimiser updates
         # would round away in 8-bit mantissas); float64 bases keep float64
         dtype = w.dtype if w.dtype in (torch.float32, torch.float64) else torch.float32
-        factory = {"device": w.device, "dtype": dtype}
+        factory: dict[str, Any] = {"device": w.device, "dtype": dtype}
         if self.use_alpha:
             self.alpha = nn.Parameter(torch.empty(n_out, **factory))
         else:
@@ -330,10 +331,10 @@ class AdapterLayer(nn.Module):
         return w
 
     def _effective_bias32(self) -> torch.Tensor | None:
-        b = self.base_layer.bias
-        if b is None:
+        bias = self.base_layer.bias
+        if bias is None:
             return None
-        b = b.detach().float()
+        b = bias.detach().float()
         if self.alpha is not None and self.scale_bias:
             return b * self.alpha.detach().float()
         return b.clone()

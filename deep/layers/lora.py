@@ -12,7 +12,7 @@ Init: ``B = 0``; ``A`` Kaiming-uniform (``a = √5``, PEFT default, ``init="kaim
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +31,7 @@ class LoraLayer(AdapterLayer):
     methods only). Trainable count per layer: ``r·(in + out)`` (+ ``out`` with alpha).
     """
 
-    adapter_param_names = ("lora_A", "lora_B")
+    adapter_param_names: ClassVar[tuple[str, ...]] = ("lora_A", "lora_B")
 
     def _create_parameters(self, factory: dict[str, Any]) -> None:
         self.lora_A = nn.Parameter(torch.empty(self.r, self.in_features, **factory))

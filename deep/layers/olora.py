@@ -47,6 +47,9 @@ class OloraLayer(LoraLayer):
     init_kind = "olora"
     replaces_base_weight = True
     saved_buffer_names = ("lora_A_init", "lora_B_init")
+    # buffers (register_buffer in _create_parameters), declared for the type checker
+    lora_A_init: torch.Tensor
+    lora_B_init: torch.Tensor
 
     def _create_parameters(self, factory: dict[str, Any]) -> None:
         super()._create_parameters(factory)

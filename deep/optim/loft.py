@@ -96,7 +96,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -233,7 +233,8 @@ def named_loft_pairs(model: nn.Module) -> Iterator[tuple[str, tuple[nn.Parameter
                 if key not in lb:
                     raise ValueError(f"module {name!r}: adapter {key!r} has lora_A but no lora_B")
                 s = scaling.get(key, 1.0) if isinstance(scaling, dict) else scaling
-                found.append((f"{name}.{key}", la[key].weight, lb[key].weight, s))
+                found.append((f"{name}.{key}", cast(Tensor, la[key].weight),
+                              cast(Tensor, lb[key].weight), s))
         else:
             raise ValueError(
                 f"module {name!r}: lora_A/lora_B of types {type(la).__name__}/{type(lb).__name__} "
@@ -472,7 +473,8 @@ class LoFT(torch.optim.Optimizer):
         if clip:
             if squares:
                 total = torch.stack([s.to(squares[0].dtype) for s in squares]).sum().sqrt()
-                coef = (self.max_grad_norm / (total + 1e-6)).clamp(max=1.0)
+                max_norm = cast(float, self.max_grad_norm)  # not None: clip
+                coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
                 self.grad_norm = total
             else:
                 self.grad_norm = None
