@@ -35,7 +35,10 @@ __all__ = ["METHODS", "run_study", "main"]
 
 #: study method name -> TrainConfig overrides
 METHODS: dict[str, dict[str, Any]] = {
-    "lora": {"adapter": "lora"},
+    "lora": {"adapter": "lora"},  # A Kaiming-uniform (PEFT's default)
+    # A ~ N(0, 1/r): the initialisation of the official alpha-LoRA code, used by `alpha_lora`;
+    # `lora_gauss` vs `alpha_lora` therefore differ ONLY by alpha (and its held-out split)
+    "lora_gauss": {"adapter": "lora", "extra": {"init": "gaussian"}},
     "alpha_lora": {"adapter": "alpha_lora"},
     "dora": {"adapter": "dora"},
     "alpha_dora": {"adapter": "alpha_dora"},
