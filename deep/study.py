@@ -163,7 +163,8 @@ def _plot(points: list[tuple[str, str, float, float]], path: Path, base: TrainCo
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m deep.study", description=__doc__.split("\n")[0])
     p.add_argument("--tasks", nargs="+", default=["rte", "mrpc", "sst2"])
-    p.add_argument("--methods", nargs="+", default=["lora", "alpha_lora"], help=f"of {sorted(METHODS)}")
+    p.add_argument("--methods", nargs="+", default=["lora", "lora_gauss", "alpha_lora"],
+                   help=f"of {sorted(METHODS)}")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--model", default="minilm")
     p.add_argument("--steps", type=int, default=100)
