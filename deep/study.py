@@ -70,6 +70,12 @@ def _run_one(base: TrainConfig, task: str, method: str, seed: int, runs: Path,
     return row
 
 
+def _task_metrics(rows: list[dict[str, Any]], task: str) -> list[str]:
+    """The dev metric columns of ``task`` (e.g. accuracy and F1 for MRPC), in row order."""
+    task_rows = [r for r in rows if r["task"] == task]
+    return [k for k in task_rows[0] if k.startswith("dev_") and all(k in r for r in task_rows)]
+
+
 def run_study(tasks: Sequence[str], methods: Sequence[str], seeds: Sequence[int], base: TrainConfig,
               runs: str | Path, out: str | Path, name: str = "glue_study", progress: bool = True,
               ) -> list[dict[str, Any]]:
@@ -95,7 +101,7 @@ def run_study(tasks: Sequence[str], methods: Sequence[str], seeds: Sequence[int]
     table, plot = [], []
     for t in dict.fromkeys(r["task"] for r in rows):
         spec = get_task(t)
-        metrics = [k for k in rows[0] if k.startswith("dev_") and all(k in r for r in rows if r["task"] == t)]
+        metrics = _task_metrics(rows, t)
         for m in methods:
             sel = [r for r in rows if r["task"] == t and r["method"] == m]
             cells = []
@@ -119,8 +125,7 @@ def run_study(tasks: Sequence[str], methods: Sequence[str], seeds: Sequence[int]
     # one table per task (columns differ between tasks)
     for t in dict.fromkeys(r["task"] for r in rows):
         spec = get_task(t)
-        metrics = [k for k in rows[0] if k.startswith("dev_")
-                   and all(k in r for r in rows if r["task"] == t)]
+        metrics = _task_metrics(rows, t)
         header = ["method", "seeds", *[k.removeprefix("dev_") + " (dev, %)" for k in metrics],
                   "trainable", "trainable %", "alpha %", "mean alpha", "s/run"]
         lines.append(f"\n## {t}\n")
