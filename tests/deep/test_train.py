@@ -296,3 +296,31 @@ def test_torchrun_two_processes_equal_one(glue, tmp_path):
     moved = max(float((t1[k] - 1).abs().max()) for k in t1 if k.endswith("alpha"))
     assert moved > 1e-3  # alpha did train, so the comparison is not vacuous
     assert s2["final"]["train_loss"] == pytest.approx(s1["final"]["train_loss"], abs=1e-5)
+
+
+# ----------------------------------------------------------------------------------------
+# rank-allocating adapters in the loop: allocator driven automatically, exact resume
+# ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("adapter", ["adalora", "lora2", "alpha_alora"])
+def test_rank_allocating_adapters_train_and_resume_exactly(glue, tmp_path, adapter):
+    cfg = _cfg(glue, tmp_path / "a", adapter=adapter, max_steps=30, checkpoint_every=7,
+               target_modules=("query", "value"))
+    full = train(cfg, progress=False)
+    from deep import adapter_layers
+    from deep.allocation import make_allocator
+    from deep.models import tiny_model
+
+    probe = tiny_model("roberta", 2, 0)
+    from deep import AdapterConfig, inject
+
+    inject(probe, AdapterConfig(method=adapter, rank=4, target_modules=("query", "value")))
+    budget_final = make_allocator(probe, 30).budget(30)
+    assert len(adapter_layers(probe)) == 4
+    assert full["final"]["active_rank"] == budget_final  # AdaLoRA/LoRA²: 16 -> 8; ALoRA: 16 kept
+    b = dataclasses.replace(cfg, out=str(tmp_path / "b"), stop_after=17)
+    train(b, progress=False)
+    resumed = train(dataclasses.replace(b, stop_after=None), resume=True, progress=False)
+    assert resumed["final"] == full["final"]
+    ta, tb = _adapter_tensors(tmp_path / "a"), _adapter_tensors(tmp_path / "b")
+    for k in ta:
+        assert torch.equal(ta[k], tb[k]), k
