@@ -107,7 +107,8 @@ def run_study(tasks: Sequence[str], methods: Sequence[str], seeds: Sequence[int]
             cells = []
             for k in metrics:
                 v = np.array([r[k] for r in sel], dtype=float)
-                cells.append(pm(v.mean(), v.std(ddof=1) if v.size > 1 else 0.0))
+                # one seed: no spread to report (not "± 0")
+                cells.append(pm(v.mean(), v.std(ddof=1)) if v.size > 1 else f"{100 * v[0]:.2f}")
             prim = np.array([r[f"dev_{spec.primary_metric}"] for r in sel], dtype=float)
             plot.append((t, m, prim.mean(), prim.std(ddof=1) if prim.size > 1 else 0.0))
             r0 = sel[0]
