@@ -4,7 +4,8 @@ Three resumable studies (each run lives in runs/<study>/<task>/<method>/seed<k>/
 when its summary.json exists; an interrupted run resumes from its last checkpoint):
 
 1. glue_study          MiniLM, RTE / MRPC / SST-2, LoRA (PEFT init), LoRA (Gaussian A init, as
-                       alpha-LoRA), alpha-LoRA; seeds 0-2; 100 steps of batch 16.
+                       alpha-LoRA), alpha-LoRA, DoRA (reference); seeds 0-2; 100 steps of
+                       batch 16.
 2. glue_study_issue7   MiniLM, RTE / MRPC, LoRA vs LoFT (ranks 1, 4, 8), AdaLoRA, LoRA², ALoRA;
                        same seeds, steps and batch.
 3. glue_study_smollm2  SmolLM2-135M as a sequence classifier, SST-2 (train subsampled to 2000
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMMON = ["--threads", "1", "--no-progress"]
 STUDIES = {
     "glue_study": ["--model", "minilm", "--tasks", "sst2", "mrpc", "rte", "--methods", "lora",
-                   "lora_gauss", "alpha_lora", "--seeds", "0", "1", "2", "--steps", "100"],
+                   "lora_gauss", "alpha_lora", "dora", "--seeds", "0", "1", "2", "--steps", "100"],
     "glue_study_issue7": ["--model", "minilm", "--tasks", "mrpc", "rte", "--methods", "lora",
                           "loft_r1", "loft_r4", "loft_r8", "adalora", "lora2", "alora",
                           "--seeds", "0", "1", "2", "--steps", "100"],
