@@ -36,7 +36,8 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, partial or corrupted."""
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -52,13 +53,18 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write_json_atomic(path: Path, obj: Any) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a temp file beside it, fsync, ``os.replace``."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
+    with open(tmp, "w", newline="") as f:
+        f.write(text)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def _write_json_atomic(path: Path, obj: Any) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=1, sort_keys=True))
 
 
 def save_checkpoint(
@@ -86,7 +92,7 @@ def save_checkpoint(
     torch.save(optim_state, tmp / "optim.pt")
     with open(tmp / "state.json", "w") as f:
         json.dump(state, f, indent=1, sort_keys=True)
-    manifest: dict[str, Any] = {name: _sha256(tmp / name) for name in FILES}
+    manifest: dict[str, Any] = {name: sha256_file(tmp / name) for name in FILES}
     manifest["step"] = step
     with open(tmp / "MANIFEST.json", "w") as f:
         json.dump(manifest, f, indent=1, sort_keys=True)
@@ -119,7 +125,7 @@ def verify(path: str | Path) -> dict[str, Any]:
         f = path / name
         if not f.is_file():
             raise CheckpointError(f"{f}: missing")
-        if _sha256(f) != manifest.get(name):
+        if sha256_file(f) != manifest.get(name):
             raise CheckpointError(f"{f}: checksum mismatch (corrupted or partial)")
     return manifest
 

