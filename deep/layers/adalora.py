@@ -157,18 +157,8 @@ class _SVDLayer(AllocatingLayer):
         return "gaussian"
 
     @classmethod
-    def from_config(cls, base_layer: nn.Linear, config: Any, *, use_alpha: bool,
-                    generator: torch.Generator | None = None,
-                    freeze_base: bool = True) -> AdapterLayer:
-        return cls(base_layer, rank=config.rank, lora_alpha=config.lora_alpha,
-                   use_rslora=config.use_rslora, dropout=config.dropout, use_alpha=use_alpha,
-                   scale_bias=config.scale_bias, alpha_init=config.alpha_init, init=config.init,
-                   generator=generator, freeze_base=freeze_base,
-                   target_rank=getattr(config, "target_rank", None), **cls._extra(config))
-
-    @classmethod
     def _extra(cls, config: Any) -> dict[str, Any]:
-        return {}
+        return {"target_rank": getattr(config, "target_rank", None)}
 
     def _create_parameters(self, factory: dict[str, Any]) -> None:
         super()._create_parameters(factory)

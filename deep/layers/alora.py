@@ -20,7 +20,6 @@ zero: the function is unchanged at that moment). Trainable count per layer: ``R�
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -28,7 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .adalora import AllocatingLayer
-from .base import AdapterLayer, register
+from .base import register
+from .lora import draw_lora_A
 
 __all__ = ["AloraLayer"]
 
@@ -59,14 +59,8 @@ class AloraLayer(AllocatingLayer):
         super().__init__(base_layer, **kw)
 
     @classmethod
-    def from_config(cls, base_layer: nn.Linear, config: Any, *, use_alpha: bool,
-                    generator: torch.Generator | None = None,
-                    freeze_base: bool = True) -> AdapterLayer:
-        return cls(base_layer, rank=config.rank, lora_alpha=config.lora_alpha,
-                   use_rslora=config.use_rslora, dropout=config.dropout, use_alpha=use_alpha,
-                   scale_bias=config.scale_bias, alpha_init=config.alpha_init, init=config.init,
-                   generator=generator, freeze_base=freeze_base,
-                   max_rank=getattr(config, "max_rank", None))
+    def _extra(cls, config: Any) -> dict[str, Any]:
+        return {"max_rank": getattr(config, "max_rank", None)}
 
     def _create_parameters(self, factory: dict[str, Any]) -> None:
         super()._create_parameters(factory)
@@ -76,20 +70,8 @@ class AloraLayer(AllocatingLayer):
         self.register_buffer("lora_gate", torch.zeros(n, **factory))
 
     def draw_A_rows(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
-        """``n`` fresh rows of ``A`` (CPU float32): Kaiming-uniform (``a = √5``, bound
-        ``1/√in``) or ``N(0, 1/r)``, per ``self.init``."""
-        a = torch.empty(n, self.in_features)
-        if self.init == "kaiming":
-            # the bound of kaiming_uniform_(a=√5) on an (·, in) matrix: 1/√in
-            bound = 1.0 / math.sqrt(self.in_features)
-            a.uniform_(-bound, bound, generator=generator)
-        elif self.init == "gaussian":
-            a.normal_(0.0, 1.0 / math.sqrt(self.r), generator=generator)
-        else:
-            raise ValueError(
-                f"init={self.init!r} is invalid for {self.kind!r}; allowed: 'kaiming', 'gaussian'"
-            )
-        return a
+        """``n`` fresh rows of ``A`` (CPU float32), drawn as LoRA's (:func:`draw_lora_A`)."""
+        return draw_lora_A(self, n, generator)
 
     def _reset_adapter(self, generator: torch.Generator | None) -> None:
         self.lora_A.copy_(self.draw_A_rows(self.max_rank, generator))

@@ -196,7 +196,8 @@ class AdapterLayer(nn.Module):
     def from_config(cls, base_layer: nn.Linear, config: Any, *, use_alpha: bool,
                     generator: torch.Generator | None = None,
                     freeze_base: bool = True) -> AdapterLayer:
-        """Build from an :class:`deep.AdapterConfig` (kinds with extra options override)."""
+        """Build from an :class:`deep.AdapterConfig`; kinds with extra options add them in
+        :meth:`_extra`."""
         return cls(
             base_layer,
             rank=config.rank,
@@ -209,7 +210,13 @@ class AdapterLayer(nn.Module):
             init=config.init,
             generator=generator,
             freeze_base=freeze_base,
+            **cls._extra(config),
         )
+
+    @classmethod
+    def _extra(cls, config: Any) -> dict[str, Any]:
+        """Constructor keywords of this kind beyond the common ones, read from ``config``."""
+        return {}
 
     def _create_parameters(self, factory: dict[str, Any]) -> None:
         raise NotImplementedError

@@ -20,7 +20,23 @@ from torch import nn
 
 from .base import AdapterLayer, register
 
-__all__ = ["LoraLayer"]
+__all__ = ["LoraLayer", "draw_lora_A"]
+
+
+def draw_lora_A(layer: AdapterLayer, rows: int, generator: torch.Generator | None) -> torch.Tensor:
+    """``rows`` rows of a LoRA ``A`` (``rows × in``), drawn on the CPU in float32
+    (device-independent) per ``layer.init``: Kaiming-uniform (``a = √5``, bound ``1/√in``,
+    PEFT's default) or ``N(0, 1/r)`` with ``r = layer.r`` (the official alpha-LoRA code)."""
+    a = torch.empty(rows, layer.in_features)
+    if layer.init == "kaiming":
+        nn.init.kaiming_uniform_(a, a=math.sqrt(5), generator=generator)
+    elif layer.init == "gaussian":
+        a.normal_(0.0, 1.0 / math.sqrt(layer.r), generator=generator)
+    else:
+        raise ValueError(
+            f"init={layer.init!r} is invalid for {layer.kind!r}; allowed: 'kaiming', 'gaussian'"
+        )
+    return a
 
 
 @register("lora")
@@ -38,17 +54,7 @@ class LoraLayer(AdapterLayer):
         self.lora_B = nn.Parameter(torch.empty(self.out_features, self.r, **factory))
 
     def _draw_A(self, generator: torch.Generator | None) -> torch.Tensor:
-        """``A`` drawn on the CPU in float32 (device-independent), per ``self.init``."""
-        a = torch.empty(self.r, self.in_features)
-        if self.init == "kaiming":
-            nn.init.kaiming_uniform_(a, a=math.sqrt(5), generator=generator)
-        elif self.init == "gaussian":
-            a.normal_(0.0, 1.0 / math.sqrt(self.r), generator=generator)
-        else:
-            raise ValueError(
-                f"init={self.init!r} is invalid for {self.kind!r}; allowed: 'kaiming', 'gaussian'"
-            )
-        return a
+        return draw_lora_A(self, self.r, generator)
 
     def _reset_adapter(self, generator: torch.Generator | None) -> None:
         self.lora_A.copy_(self._draw_A(generator))

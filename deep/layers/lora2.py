@@ -62,7 +62,7 @@ class Lora2Layer(_SVDLayer):
 
     @classmethod
     def _extra(cls, config: Any) -> dict[str, Any]:
-        return {"inner_rank": getattr(config, "inner_rank", None)}
+        return {**super()._extra(config), "inner_rank": getattr(config, "inner_rank", None)}
 
     def _create_parameters(self, factory: dict[str, Any]) -> None:
         super()._create_parameters(factory)
