@@ -52,16 +52,22 @@ def nonnegative(name: str, value: object) -> float:
     return out
 
 
+def _real_array(name: str, value: object, expected: str) -> np.ndarray:
+    """``value`` as a float array; complex input is refused (a cast to float would silently
+    drop the imaginary part), anything not numeric raises ``TypeError`` saying ``expected``."""
+    if np.iscomplexobj(cast(Any, value)):
+        raise TypeError(f"{name} must hold real numbers, got complex values")
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be {expected}") from exc
+
+
 def finite_array(name: str, value: object, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
     """A float array with only finite entries (and the given number of dimensions).
 
     Complex input is refused (a cast to float would silently drop the imaginary part)."""
-    if np.iscomplexobj(cast(Any, value)):
-        raise TypeError(f"{name} must hold real numbers, got complex values")
-    try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a numeric array, got {type(value).__name__}") from exc
+    arr = _real_array(name, value, f"a numeric array, got {type(value).__name__}")
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else ndim
         if arr.ndim not in allowed:
@@ -79,12 +85,7 @@ def finite_array(name: str, value: object, ndim: int | tuple[int, ...] | None = 
 def alpha_grid(value: object, name: str = "alpha") -> np.ndarray:
     """Any array (or scalar) of finite real alphas as floats, same shape; empty is allowed
     (an empty grid gives an empty curve)."""
-    if np.iscomplexobj(cast(Any, value)):
-        raise TypeError(f"{name} must hold real numbers, got complex values")
-    try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a real number or an array of them, got {value!r}") from exc
+    arr = _real_array(name, value, f"a real number or an array of them, got {value!r}")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must contain only finite values (no NaN or inf)")
     return arr
