@@ -7,6 +7,7 @@ value fails with a message naming the argument, the value received and what is a
 from __future__ import annotations
 
 import math
+import warnings
 from numbers import Integral, Real
 from typing import Any, cast
 
@@ -66,7 +67,9 @@ def _real_array(name: str, value: object, expected: str) -> np.ndarray:
 def finite_array(name: str, value: object, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
     """A float array with only finite entries (and the given number of dimensions).
 
-    Complex input is refused (a cast to float would silently drop the imaginary part)."""
+    Complex input is refused (a cast to float would silently drop the imaginary part), and so
+    are strings and booleans (silently coerced to numbers otherwise)."""
+    _refuse_str_bool(name, value)
     arr = _real_array(name, value, f"a numeric array, got {type(value).__name__}")
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else ndim
@@ -82,9 +85,41 @@ def finite_array(name: str, value: object, ndim: int | tuple[int, ...] | None = 
     return arr
 
 
+def _refuse_str_bool(name: str, value: object) -> None:
+    """``TypeError`` for str / bytes / bool input (scalars or arrays of them)."""
+    if isinstance(value, str | bytes | bool | np.bool_):
+        raise TypeError(f"{name} must be a real number or an array of them, got {value!r}")
+    kind = getattr(value, "dtype", None)
+    if kind is None and isinstance(value, list | tuple):
+        try:
+            kind = np.asarray(value).dtype
+        except (TypeError, ValueError):  # ragged: left to the numeric conversion
+            kind = None
+    if kind is not None and getattr(kind, "kind", "") in "bUSO" and kind != np.dtype(object):
+        raise TypeError(
+            f"{name} must be a numeric array of real numbers, got dtype {kind} (strings and "
+            "booleans are not coerced)"
+        )
+
+
+def small_sizes(**sizes: int) -> None:
+    """RuntimeWarning when a sample size or the dimension is 1: the deterministic equivalents
+    are limits for large p, n (and N); with a size of 1 they are not meaningful."""
+    tiny = [f"{k}={v}" for k, v in sizes.items() if v < 2]
+    if tiny:
+        warnings.warn(
+            f"{', '.join(tiny)}: the closed forms are large-dimension limits (p, n, N all "
+            "large); with a size of 1 the result is not a meaningful prediction",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
 def alpha_grid(value: object, name: str = "alpha") -> np.ndarray:
     """Any array (or scalar) of finite real alphas as floats, same shape; empty is allowed
-    (an empty grid gives an empty curve)."""
+    (an empty grid gives an empty curve). Strings and booleans are refused (``TypeError``):
+    ``float("1")`` or ``True`` would otherwise be silently coerced to a number."""
+    _refuse_str_bool(name, value)
     arr = _real_array(name, value, f"a real number or an array of them, got {value!r}")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must contain only finite values (no NaN or inf)")

@@ -72,12 +72,14 @@ def moments(M_t: float, s: float, W: float, p: int, n: int, gamma: float) -> Mom
     n = V.positive_int("n", n)
     gamma = V.positive("gamma", gamma)
     _check_cauchy_schwarz(M_t, s, W)
+    V.small_sizes(p=p, n=n)
     return _coefficients(M_t, s, W, p / n, gamma)
 
 
-def _coefficients(M_t: float, s: float, W: float, eta: float, gamma: float) -> Moments:
+def _coefficients(M_t: float, s: float, W: float, eta: float, gamma: float,
+                  gamma_name: str = "gamma") -> Moments:
     """The five formulas of the module docstring, on already validated inputs."""
-    rc = ridge_constants(M_t, eta, gamma)
+    rc = ridge_constants(M_t, eta, gamma, name=gamma_name)
     lam, kappa, h, g = rc.lam, rc.kappa, rc.h, rc.g
     m0 = M_t / lam
     m1 = g * s / lam
@@ -171,6 +173,11 @@ def plugin_statistics(X: ArrayLike, y: ArrayLike, source_coef: ArrayLike) -> Tar
         raise ValueError(f"source_coef has length {w.shape[0]} but X has {p} columns")
     if n < 2:
         raise ValueError(f"the U-statistic needs at least 2 training rows, got n={n}")
+    if np.all(y == y[0]):
+        raise ValueError(
+            f"y has a single class ({y[0]:+g} on all {n} rows): the plug-in statistics need "
+            "both classes -1 and +1 among the training rows"
+        )
     W = float(w @ w)
     if W == 0.0:
         raise ValueError("source_coef is the zero vector: alpha has no effect")

@@ -77,12 +77,23 @@ class Moments:
     def snr(self, alpha: ArrayLike) -> np.ndarray:
         """Signal-to-noise ratio ``m(alpha) / sigma(alpha)``; NaN where ``sigma² <= 0``.
 
+        For ``|alpha| > 1`` it is computed as ``sign(alpha) (m0 t + m1) / sqrt(c0 t² + c1 t + c2)``
+        with ``t = 1 / alpha`` (numerator and denominator divided by ``|alpha|``), so that huge
+        alphas (``alpha²`` beyond the float range) give the limit ``m1 / sqrt(v2 − m1²)``
+        instead of an overflow to ``Phi(0) = 1/2``.
+
         ``sigma² <= 0`` cannot happen for moments derived with the corrected formulas; it does
         happen for ``variant="reference"`` ridge moments at small ``gamma_pre``
         (docs/theory.md §4 (5)), and a RuntimeWarning says so.
         """
         a = V.alpha_grid(alpha)
-        var = self.variance(a)
+        c0 = self.v0 - self.m0**2
+        c1 = self.v1 - 2.0 * self.m0 * self.m1
+        c2 = self.v2 - self.m1**2
+        big = np.abs(a) > 1.0
+        t = np.where(big, 1.0 / np.where(big, a, 1.0), a)  # 1/alpha where big, alpha elsewhere
+        num = np.where(big, self.m0 * t + self.m1, self.m0 + self.m1 * t)
+        var = np.where(big, c0 * t * t + c1 * t + c2, c0 + t * (c1 + t * c2))
         bad = var <= 0
         if np.any(bad):
             warnings.warn(
@@ -91,8 +102,9 @@ class Moments:
                 RuntimeWarning,
                 stacklevel=3,
             )
+        sign = np.where(big, np.sign(a), 1.0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out = np.where(bad, np.nan, self.mean(a) / np.sqrt(np.where(bad, 1.0, var)))
+            out = np.where(bad, np.nan, sign * num / np.sqrt(np.where(bad, 1.0, var)))
         return out
 
     # -- accuracy -------------------------------------------------------------------------

@@ -75,7 +75,11 @@ class RidgeConstants:
         return (self.M / self.lam**2 + (1.0 - self.h) * (1.0 - self.M / self.lam) ** 2) / self.h
 
 
-def ridge_constants(M: float, eta: float, gamma: float) -> RidgeConstants:
+#: Above this, ``kappa²`` or ``lam²`` leave the float range (``1e150² = 1e300``).
+_LARGEST = 1e150
+
+
+def ridge_constants(M: float, eta: float, gamma: float, name: str = "gamma") -> RidgeConstants:
     """Constants ``(delta, kappa, lam, h)`` of a ridge problem (docs/theory.md §2.1).
 
     Parameters
@@ -86,12 +90,27 @@ def ridge_constants(M: float, eta: float, gamma: float) -> RidgeConstants:
         Aspect ratio ``p / n``.
     gamma : float > 0
         Ridge penalty (the ``1/n`` convention: ``(1/n)‖y − Xᵀw‖² + gamma ‖w‖²``).
+    name : str
+        How ``gamma`` is called by the caller (``"gamma_ft"``, ``"gamma_pre"``), for messages.
+
+    Raises ``ValueError`` naming ``gamma`` (or ``M``) when ``kappa`` (or ``lam``) exceeds 1e150,
+    where their squares would overflow float64.
     """
     M = V.nonnegative("M", M)
     eta = V.positive("eta", eta)
-    gamma = V.positive("gamma", gamma)
+    gamma = V.positive(name, gamma)
     d = delta(eta, gamma)
     kappa = 1.0 + gamma * (1.0 + d)
+    if not kappa <= _LARGEST:
+        raise ValueError(
+            f"{name}={gamma!r} is too large: kappa = 1 + {name} (1 + delta) = {kappa:.3g} > "
+            f"{_LARGEST:g} and its square overflows float64; allowed: {name} <= about 1e150"
+        )
+    if not M + kappa <= _LARGEST:
+        raise ValueError(
+            f"M={M!r} is too large: lam = M + kappa = {M + kappa:.3g} > {_LARGEST:g} and its "
+            "square overflows float64"
+        )
     return RidgeConstants(
         eta=eta, gamma=gamma, M=M, delta=d, kappa=kappa, lam=M + kappa, h=1.0 - eta / kappa**2
     )

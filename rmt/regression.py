@@ -58,6 +58,7 @@ def risk_coefficients(
     n = V.positive_int("n", n)
     gamma = V.positive("gamma", gamma)
     d, p = W_t.shape
+    V.small_sizes(p=p, n=n)
     rc = ridge_constants(0.0, p / n, gamma)
     k, eta = rc.kappa, rc.eta
     den = k**2 - eta

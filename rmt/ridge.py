@@ -96,7 +96,7 @@ def source_statistics(
     N = V.positive_int("N", N)
     gamma_pre = V.positive("gamma_pre", gamma_pre)
     variant = V.choice("variant", variant, VARIANTS)
-    rc = ridge_constants(M_s, p / N, gamma_pre)
+    rc = ridge_constants(M_s, p / N, gamma_pre, name="gamma_pre")
     s = c / rc.lam
     if variant == "corrected":
         W = rc.sq_norm
@@ -143,8 +143,9 @@ def moments(
     s, W = source_statistics(M_s, c, p, N, gamma_pre, variant)
     n = V.positive_int("n", n)
     gamma_ft = V.positive("gamma_ft", gamma_ft)
+    V.small_sizes(p=p, n=n, N=N)
     # No Cauchy-Schwarz check on (s, W): the reference W may violate it; that is the point.
-    return arbitrary._coefficients(M_t, s, W, p / n, gamma_ft)
+    return arbitrary._coefficients(M_t, s, W, p / n, gamma_ft, gamma_name="gamma_ft")
 
 
 def moments_from_means(

@@ -6,6 +6,8 @@ arrays (silently cast to float before the fix, dropping the imaginary part), NaN
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -94,3 +96,104 @@ def test_from_means_rejects_complex():
 def test_regression_risk_bad_inputs(alpha, W_t, exc, match):
     with pytest.raises(exc, match=match):
         regression.risk(alpha, W_t, np.ones(W_t.shape if W_t.size else (0, 3)), 0.1, 10, 1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 14 item 5: no silent wrong answers
+# ---------------------------------------------------------------------------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from scipy.stats import norm  # noqa: E402
+
+SETTING = ridge.Setting.from_beta(0.5, 0.8, 0.8, p=1000, n=40, N=5000, gamma_pre=5, gamma_ft=0.1)
+
+
+def _limit(mo, sign):
+    """Independent closed form of lim_{alpha -> sign inf} Phi(m / sigma): the leading terms of
+    m = m1 alpha and sigma^2 = (v2 - m1^2) alpha^2."""
+    return norm.cdf(sign * mo.m1 / math.sqrt(mo.v2 - mo.m1**2))
+
+
+@pytest.mark.parametrize("alpha", [1e155, 1e200, 1e300, 1.7e308])
+def test_accuracy_at_huge_alpha_is_the_limit_not_one_half(alpha):
+    mo = SETTING.moments()
+    assert mo.accuracy(alpha) == pytest.approx(_limit(mo, 1.0), abs=1e-12)
+    assert mo.accuracy(-alpha) == pytest.approx(_limit(mo, -1.0), abs=1e-12)
+    assert abs(mo.accuracy(alpha) - 0.5) > 0.1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(0.05, 3.0), st.floats(-2.0, 2.0), st.floats(1e6, 1e308), st.sampled_from([-1, 1]))
+def test_accuracy_is_continuous_up_to_the_float_range(m1, m0, alpha, sign):
+    # moments built so that sigma^2 = v - m^2 = 1 + 0.3 a + (1 + m1^2) a^2 by hand
+    mo = Moments(m0, m1, 1.0 + m0**2, 2 * m0 * m1 + 0.3, 1.0 + 2 * m1**2)
+    got = mo.accuracy(sign * alpha)
+    # reference: m / sigma with alpha factored out by hand (t = 1 / alpha)
+    t = 1.0 / alpha
+    ref = norm.cdf(sign * (m1 + sign * m0 * t) / math.sqrt(1.0 * t * t + sign * 0.3 * t + 1.0 + m1**2))
+    assert got == pytest.approx(ref, abs=1e-9)
+
+
+@pytest.mark.parametrize("bad", ["1", "0.5", True, False, np.bool_(True), ["1", "2"], [True, False]])
+@pytest.mark.parametrize("method", METHODS)
+def test_strings_and_booleans_are_not_coerced_to_alphas(method, bad):
+    with pytest.raises(TypeError, match="alpha must"):
+        getattr(MO, method)(bad)
+
+
+@pytest.mark.parametrize("bad", ["1", True])
+def test_regression_risk_refuses_string_and_boolean_alpha(bad):
+    with pytest.raises(TypeError, match="alpha must"):
+        regression.risk(bad, np.ones(3), np.ones(3), 0.5, 10, 1.0)
+
+
+def test_plugin_statistics_with_a_single_class_raises():
+    Xs = np.random.default_rng(1).standard_normal((20, 5))
+    for label in (1.0, -1.0):
+        with pytest.raises(ValueError, match="single class"):
+            arbitrary.plugin_statistics(Xs, np.full(20, label), np.ones(5))
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda g: ridge.moments(0.5, 0.6, 0.3, 100, 20, 200, 1.0, g), "gamma_ft"),
+        (lambda g: ridge.moments(0.5, 0.6, 0.3, 100, 20, 200, g, 1.0), "gamma_pre"),
+        (lambda g: arbitrary.moments(1.0, 0.5, 1.0, 100, 20, g), "gamma"),
+        (lambda g: regression.risk_coefficients(np.ones(3), np.ones(3), 0.5, 10, g), "gamma"),
+    ],
+)
+@pytest.mark.parametrize("gamma", [1e151, 1e300, 1.7e308])
+def test_huge_penalties_raise_a_named_value_error(call, name, gamma):
+    with pytest.raises(ValueError, match=f"{name}=.* is too large"):
+        call(gamma)
+
+
+def test_huge_but_representable_penalty_still_works():
+    mo = ridge.moments(0.5, 0.6, 0.3, 100, 20, 200, 1.0, 1e100)
+    assert all(math.isfinite(c) for c in mo.as_tuple())
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: ridge.Setting.from_beta(0.5, 1.0, 1.0, p=1, n=40, N=100, gamma_pre=1,
+                                        gamma_ft=1).moments(),
+        lambda: ridge.moments(0.5, 0.6, 0.3, 100, 1, 200, 1.0, 1.0),
+        lambda: ridge.moments(0.5, 0.6, 0.3, 100, 20, 1, 1.0, 1.0),
+        lambda: arbitrary.moments(1.0, 0.5, 1.0, 1, 20, 1.0),
+        lambda: arbitrary.moments(1.0, 0.5, 1.0, 100, 1, 1.0),
+        lambda: regression.risk_coefficients(np.ones(3), np.ones(3), 0.5, 1, 1.0),
+    ],
+)
+def test_size_one_settings_warn(call):
+    with pytest.warns(RuntimeWarning, match="=1: the closed forms are large-dimension limits"):
+        call()
+
+
+def test_sizes_of_two_do_not_warn():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        arbitrary.moments(1.0, 0.5, 1.0, 2, 2, 1.0)
