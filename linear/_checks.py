@@ -19,7 +19,12 @@ def real_array(name: str, value: object, ndim: int | None = None) -> np.ndarray:
     arr = np.asarray(value)
     if arr.dtype.kind == "c":
         raise TypeError(f"{name} must hold real numbers, got complex dtype {arr.dtype}")
-    if arr.dtype.kind not in "biuf":
+    if arr.dtype.kind in "bUS":  # True -> 1.0 and "1" -> 1.0 would be silent coercions
+        raise TypeError(
+            f"{name} must be a numeric array of real numbers, got {type(value).__name__} of "
+            f"dtype {arr.dtype} (booleans and strings are not coerced)"
+        )
+    if arr.dtype.kind not in "iuf":
         try:
             arr = arr.astype(float)
         except (TypeError, ValueError):
@@ -54,3 +59,17 @@ def integer(name: str, value: object, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def signed_labels(name: str, y: np.ndarray, n: int) -> np.ndarray:
+    """``y`` of length ``n`` with values in {−1, +1} only (0/1 or other codes would give a wrong
+    alpha silently); :class:`linear.AlphaRidge` maps any two labels to ±1 before calling."""
+    if y.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},) to match X, got shape {y.shape}")
+    bad = (y != 1.0) & (y != -1.0)
+    if np.any(bad):
+        raise ValueError(
+            f"{name} must be coded -1 / +1, got values {np.unique(y[bad])[:5].tolist()}; map "
+            "your two labels to -1 / +1 first (linear.AlphaRidge does it for any two labels)"
+        )
+    return y

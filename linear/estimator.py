@@ -117,6 +117,10 @@ class AlphaRidge(ClassifierMixin, BaseEstimator):
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: ArrayLike, y: ArrayLike) -> AlphaRidge:
         """Fit ``w_alpha`` on target training rows ``X`` (n, p) with labels ``y`` (n,)."""
+        for name in ("alpha", "gamma"):
+            if isinstance(getattr(self, name), bool | np.bool_):
+                raise TypeError(f"{name} must be a real number, not a boolean; got "
+                                f"{getattr(self, name)!r}")
         if isinstance(self.alpha, float) and not np.isfinite(self.alpha):
             raise ValueError(f"alpha must be a finite float or 'auto' or 'loo', got {self.alpha!r}")
         gamma = self._check_gamma()

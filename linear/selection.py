@@ -2,8 +2,9 @@
 
 Every function takes the target training rows ``X`` (shape ``(n, p)``, row-major), their labels
 ``y ∈ {−1, +1}`` (shape ``(n,)``), the source classifier ``w̃`` (shape ``(p,)``) and the
-fine-tuning penalty ``gamma``; none of them sees a test row. Inputs are assumed validated
-(:class:`linear.AlphaRidge` validates them).
+fine-tuning penalty ``gamma``; none of them sees a test row. Every function checks its inputs
+(finite 2-D ``X``, labels coded ±1 — 0/1 labels raise instead of giving a wrong alpha —, a
+source of length p, ``gamma > 0``) and raises a ``ValueError`` naming the argument.
 
 * :func:`plugin_alpha` — plug the unbiased estimates ``M̂_t``, ``ŝ``, ``W`` into the
   arbitrary-source alpha* of ``rmt`` (the theory's optimum, assumes identity covariance).
@@ -32,7 +33,7 @@ from numpy.typing import ArrayLike
 
 from rmt import Moments, arbitrary
 
-from ._checks import real_array
+from ._checks import positive_real, real_array, signed_labels
 from .solve import affine_parts, loo_parts, loo_spectrum
 
 __all__ = [
@@ -56,6 +57,19 @@ ALPHA_LIMIT = 1e3
 DEFAULT_GAMMAS = np.logspace(-3, 4, 29)
 
 
+def _inputs(X: np.ndarray, y: np.ndarray, source_coef: np.ndarray,
+            gamma: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Validated ``(X, y, w̃, gamma)``: ``X`` finite (n, p), ``y`` in {−1, +1}, ``w̃`` (p,),
+    ``gamma`` a finite float > 0 (skipped when None)."""
+    Xv = real_array("X", X, ndim=2)
+    yv = signed_labels("y", real_array("y", y, ndim=1), Xv.shape[0])
+    w = real_array("source_coef", source_coef, ndim=1)
+    if w.shape[0] != Xv.shape[1]:
+        raise ValueError(f"source_coef has length {w.shape[0]} but X has {Xv.shape[1]} columns")
+    g = positive_real("gamma", gamma) if gamma is not None else math.nan
+    return Xv, yv, w, g
+
+
 def _clip(alpha: float, what: str) -> float:
     if math.isnan(alpha):
         raise FloatingPointError(f"{what} produced alpha = nan")
@@ -76,11 +90,22 @@ def plugin_alpha(X: np.ndarray, y: np.ndarray, source_coef: np.ndarray, gamma: f
     ``W = ‖w̃‖²``; then ``alpha = rmt.arbitrary`` alpha*(M̂_t, ŝ, W; eta = p / n, gamma). Needs
     ``n >= 2``. When the theory's supremum is at ``±inf`` (rare), ``±ALPHA_LIMIT`` is returned.
     """
+    X, y, source_coef, gamma = _inputs(X, y, source_coef, gamma)
     stats = arbitrary.plugin_statistics(X, y, source_coef)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         a = stats.alpha_star(gamma)
-    return _clip(a, "plugin_alpha") if math.isfinite(a) else math.copysign(ALPHA_LIMIT, a)
+    if math.isfinite(a):
+        return _clip(a, "plugin_alpha")
+    warnings.warn(
+        f"plugin_alpha: the plug-in theory (M_t={stats.M_t:.3g}, s={stats.s:.3g}, "
+        f"W={stats.W:.3g}) has its supremum at alpha = {a}; returning "
+        f"{math.copysign(ALPHA_LIMIT, a):g} (+-ALPHA_LIMIT)"
+        + (" — the training rows carry no signal (M_t = s = 0, e.g. all-zero X)"
+           if stats.M_t == 0.0 and stats.s == 0.0 else ""),
+        RuntimeWarning, stacklevel=2,
+    )
+    return math.copysign(ALPHA_LIMIT, a)
 
 
 def loo_alpha(X: np.ndarray, y: np.ndarray, source_coef: np.ndarray, gamma: float) -> float:
@@ -89,6 +114,7 @@ def loo_alpha(X: np.ndarray, y: np.ndarray, source_coef: np.ndarray, gamma: floa
     ``alpha = ⟨a, b⟩ / ‖b‖²`` with ``a = D^{-1} R y``, ``b = D^{-1} R X w̃``, ``R = I − H``,
     ``H = X (Xᵀ X + n gamma I)^{-1} Xᵀ``, ``D = diag(R)`` (:func:`linear.solve.loo_parts`).
     """
+    X, y, source_coef, gamma = _inputs(X, y, source_coef, gamma)
     return _clip(loo_parts(X, y, source_coef, gamma).alpha(), "loo_alpha")
 
 
@@ -119,6 +145,7 @@ def kfold_alpha(
     squared error is minimal at ``alpha = Σ_k ⟨a_k, b_k⟩ / Σ_k ‖b_k‖²``. Folds are stratified and
     drawn with ``rng`` (default ``numpy.random.default_rng(0)``: deterministic).
     """
+    X, y, source_coef, gamma = _inputs(X, y, source_coef, gamma)
     n = X.shape[0]
     if not 2 <= n_splits <= n:
         raise ValueError(f"n_splits must be in [2, n={n}], got {n_splits!r}")
@@ -149,6 +176,7 @@ def loo_alpha_gamma(
     ``⟨a, b⟩ / ‖b‖²`` and its LOO error is ``(‖a‖² − ⟨a, b⟩² / ‖b‖²) / n``; return the pair with
     the smallest error. One thin SVD of ``X`` serves the whole grid.
     """
+    X, y, source_coef, _ = _inputs(X, y, source_coef)
     grid = _gamma_grid(gammas)
     spectrum = loo_spectrum(X)
     best = (math.inf, 0.0, float(grid[0]))
@@ -179,6 +207,7 @@ def margin_moments(X: np.ndarray, y: np.ndarray, source_coef: np.ndarray, gamma:
     ``v1 = 2 mean(c d)``, ``v2 = mean(d²)`` — the same form as the theory's moments, without its
     identity-covariance assumption.
     """
+    X, y, source_coef, gamma = _inputs(X, y, source_coef, gamma)
     parts = loo_parts(X, y, source_coef, gamma, spectrum)
     c = 1.0 - y * parts.a
     d = y * parts.b
@@ -192,6 +221,7 @@ def margin_alpha_gamma(
     """Joint (alpha, gamma) maximising ``Phi(m / sigma)`` of the LOO margins
     (:func:`margin_moments`); for each gamma the best alpha is ``Moments.alpha_star`` (its
     supremum, clipped to ``±ALPHA_LIMIT``, when that is at infinity)."""
+    X, y, source_coef, _ = _inputs(X, y, source_coef)
     grid = _gamma_grid(gammas)
     spectrum = loo_spectrum(X)
     best = (-math.inf, 0.0, float(grid[0]))
@@ -227,6 +257,7 @@ def evidence_alpha_gamma(
     (alpha, gamma) maximising it over the gamma grid. The labels are ±1, not Gaussian: this is a
     principled heuristic, judged on data (see the study in ``figures/study_alpha_estimators.py``).
     """
+    X, y, source_coef, _ = _inputs(X, y, source_coef)
     grid = _gamma_grid(gammas)
     n = X.shape[0]
     evals, U = np.linalg.eigh(X @ X.T)

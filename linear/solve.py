@@ -25,6 +25,7 @@ public entry point.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,7 +75,10 @@ def affine_parts(X: np.ndarray, y: np.ndarray, source_coef: np.ndarray, gamma: f
     Notes
     -----
     Cost ``O(n p min(n, p))``, the same as one ridge fit; chooses the dual form when ``n < p``.
+    ``gamma`` must be a finite float > 0 (``ValueError`` otherwise): at ``gamma = 0`` the problem
+    is unpenalised least squares, not unique when ``n < p``, and no pseudo-inverse is taken.
     """
+    gamma = _gamma(gamma)
     n, p = X.shape
     if n >= p:
         G = X.T @ X
@@ -89,6 +93,17 @@ def affine_parts(X: np.ndarray, y: np.ndarray, source_coef: np.ndarray, gamma: f
     factor = cho_factor(K, check_finite=False)
     sol = cho_solve(factor, np.column_stack([y, X @ source_coef]), check_finite=False)
     return AffinePath(X.T @ sol[:, 0], source_coef - X.T @ sol[:, 1])
+
+
+def _gamma(gamma: float) -> float:
+    """``gamma`` as a finite float > 0, else a ``ValueError`` naming it (instead of scipy's
+    ``LinAlgError`` for ``gamma < 0`` or a silent unpenalised solve for ``gamma = 0``)."""
+    if isinstance(gamma, bool) or not isinstance(gamma, int | float | np.integer | np.floating):
+        raise TypeError(f"gamma must be a real number > 0, got {gamma!r}")
+    g = float(gamma)
+    if not (math.isfinite(g) and g > 0):
+        raise ValueError(f"gamma must be a finite float > 0, got {gamma!r}")
+    return g
 
 
 def ridge(X: np.ndarray, y: np.ndarray, gamma: float) -> np.ndarray:
@@ -161,6 +176,7 @@ def loo_parts(
 
     Computed from the SVD ``X = U S Vᵀ``: ``R = I − U diag(s² / (s² + n gamma)) Uᵀ``.
     """
+    gamma = _gamma(gamma)
     n = X.shape[0]
     U, s2 = loo_spectrum(X) if spectrum is None else spectrum
     shrink = s2 / (s2 + n * gamma)  # eigenvalues of H on the range of U

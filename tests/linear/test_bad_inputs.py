@@ -287,3 +287,94 @@ def test_bootstrap_argmax_bad_arguments():
         simulate.bootstrap_argmax(np.full((2, 3), np.nan), np.arange(3.0), RNG)
     with pytest.raises(ValueError, match="n_boot must be an integer >= 1"):
         simulate.bootstrap_argmax(np.zeros((2, 3)), np.arange(3.0), RNG, n_boot=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 14 item 5: no silent wrong answers in linear.selection / linear.solve / AlphaRidge
+# ---------------------------------------------------------------------------------------------
+import warnings  # noqa: E402
+
+from linear import selection, solve  # noqa: E402
+
+XS = RNG.standard_normal((20, 5))
+YS = np.where(RNG.random(20) < 0.5, -1.0, 1.0)
+YS[:2] = [-1.0, 1.0]
+WS = RNG.standard_normal(5)
+ALPHA_FUNCS = {
+    "plugin": lambda X, y, w, g: selection.plugin_alpha(X, y, w, g),
+    "loo": lambda X, y, w, g: selection.loo_alpha(X, y, w, g),
+    "kfold": lambda X, y, w, g: selection.kfold_alpha(X, y, w, g),
+    "margin_moments": lambda X, y, w, g: selection.margin_moments(X, y, w, g),
+}
+JOINT_FUNCS = {
+    "loo": selection.loo_alpha_gamma,
+    "margin": selection.margin_alpha_gamma,
+    "evidence": selection.evidence_alpha_gamma,
+}
+
+
+@pytest.mark.parametrize("gamma", [-1.0, 0.0, np.nan, np.inf])
+@pytest.mark.parametrize("name", list(ALPHA_FUNCS))
+def test_selection_rejects_bad_gamma(name, gamma):
+    with pytest.raises(ValueError, match="gamma must be a finite float > 0"):
+        ALPHA_FUNCS[name](XS, YS, WS, gamma)
+
+
+@pytest.mark.parametrize("name", list(ALPHA_FUNCS))
+def test_selection_rejects_zero_one_labels(name):
+    with pytest.raises(ValueError, match="y must be coded -1 / \\+1"):
+        ALPHA_FUNCS[name](XS, (YS + 1) / 2, WS, 1.0)
+
+
+@pytest.mark.parametrize("name", list(JOINT_FUNCS))
+def test_joint_selection_rejects_zero_one_labels(name):
+    with pytest.raises(ValueError, match="y must be coded -1 / \\+1"):
+        JOINT_FUNCS[name](XS, (YS + 1) / 2, WS)
+
+
+def test_selection_with_pm1_labels_matches_alpharidge_with_any_two_labels():
+    # AlphaRidge maps its two labels to -1/+1 (classes_[1] = +1); the selection functions take
+    # -1/+1 directly: both routes must agree (reference: the sorted label order of np.unique)
+    labels = np.where(YS > 0, "yes", "no")  # "yes" > "no": classes_[1] = "yes" -> +1
+    clf = AlphaRidge(source_coef=WS, alpha="loo", gamma=0.5).fit(XS, labels)
+    assert clf.alpha_ == pytest.approx(selection.loo_alpha(XS, YS, WS, 0.5), rel=1e-12)
+
+
+@pytest.mark.parametrize("gamma", [0.0, -1.0, np.nan])
+def test_solve_rejects_non_positive_gamma(gamma):
+    with pytest.raises(ValueError, match="gamma must be a finite float > 0"):
+        solve.affine_parts(XS, YS, WS, gamma)
+    with pytest.raises(ValueError, match="gamma must be a finite float > 0"):
+        solve.ridge(XS, YS, gamma)
+    with pytest.raises(ValueError, match="gamma must be a finite float > 0"):
+        solve.ridge(XS[:3], YS[:3], gamma)  # dual branch
+    with pytest.raises(ValueError, match="gamma must be a finite float > 0"):
+        solve.loo_parts(XS, YS, WS, gamma)
+
+
+def test_auto_alpha_on_all_zero_rows_warns():
+    with pytest.warns(RuntimeWarning, match="no signal"):
+        clf = AlphaRidge(source_coef=WS, alpha="auto").fit(np.zeros((20, 5)), YS)
+    assert abs(clf.alpha_) == selection.ALPHA_LIMIT
+
+
+def test_auto_alpha_on_informative_rows_does_not_warn():
+    Xi = YS[:, None] * np.array([1.0, 0.5, 0, 0, 0]) + RNG.standard_normal((20, 5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        AlphaRidge(source_coef=np.array([1.0, 0.4, 0, 0, 0]), alpha="auto").fit(Xi, YS)
+
+
+@pytest.mark.parametrize("params", [{"alpha": True}, {"alpha": False}, {"gamma": True},
+                                    {"alpha": np.bool_(True)}])
+def test_alpharidge_refuses_booleans(params):
+    with pytest.raises((TypeError, ValueError), match="alpha|gamma"):
+        AlphaRidge(source_coef=WS, **params).fit(XS, YS)
+
+
+@pytest.mark.parametrize("value", ["1", [True, False, True, False, True], ["1"] * 5])
+def test_source_coef_and_gammas_refuse_strings_and_booleans(value):
+    with pytest.raises(TypeError, match="source_coef.? (must be a numeric array|parameter)"):
+        AlphaRidge(source_coef=value, alpha=1.0).fit(XS, YS)
+    with pytest.raises(TypeError, match="gammas must be a numeric array"):
+        AlphaRidgeCV(source_coef=WS, gammas=value).fit(XS, YS)
