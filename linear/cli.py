@@ -6,7 +6,8 @@
 
 Options: ``--out DIR`` (default ``figures/out``), ``--quick`` (small sizes/seeds, seconds),
 ``--seeds K`` (Monte-Carlo seeds), ``--batches B`` (Amazon splits per seed), ``--n-jobs J``
-(joblib workers, default -1 = all cores), ``--no-progress``.
+(joblib workers, default -1 = all cores), ``--split stratified|permutation`` (split policy of
+the Amazon protocols), ``--no-progress``.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Amazon splits per seed, seeds (1, 123, 404) (default 10; quick 2)")
     p.add_argument("--n-jobs", type=_jobs, default=-1,
                    help="joblib workers (default -1: all cores; each worker uses one BLAS thread)")
+    p.add_argument("--split", choices=("stratified", "permutation"), default="stratified",
+                   help="split policy of the Amazon protocols: stratified (class proportions "
+                        "kept, default) or a plain random permutation; written in every title "
+                        "and CSV")
     p.add_argument("--no-progress", action="store_true", help="no progress bars or messages")
     return p
 
@@ -69,7 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     opts = Options(out=args.out, quick=args.quick, seeds=args.seeds, batches=args.batches,
-                   n_jobs=args.n_jobs, progress=not args.no_progress)
+                   n_jobs=args.n_jobs, progress=not args.no_progress,
+                   stratify=args.split == "stratified")
     jobs = {"run": MAIN_JOB, "all": tuple(TASKS)}.get(args.job, (args.job,))
     t0 = time.perf_counter()
     for name in jobs:

@@ -11,8 +11,8 @@ with labels coded ``y = −1`` for ``classes_[0]`` and ``y = +1`` for ``classes_
 is ``classes_[1]`` where ``x · w_alpha >= 0`` (ties go to +1, docs/theory.md §1.4). No intercept.
 The source classifier must use the same sign convention (positive score = ``classes_[1]``).
 
-* ``alpha = 0``: target-only ridge, equal to ``Ridge(alpha=n * gamma, fit_intercept=False)``
-  (the paper's "No-FT" column); ``alpha = 1``: standard full-rank fine-tuning ("LoRA");
+* ``alpha = 0``: target-only ridge, equal to ``Ridge(alpha=n * gamma, fit_intercept=False)``;
+  ``alpha = 1``: standard full-rank fine-tuning ("LoRA");
 * ``alpha = "auto"``: plug-in alpha* from the training rows (:func:`linear.selection.plugin_alpha`,
   theory of :mod:`rmt.arbitrary`);
 * ``alpha = "loo"``: closed-form leave-one-out alpha (:func:`linear.selection.loo_alpha`).

@@ -180,29 +180,59 @@ def method_comparison(summary: Sequence[dict], *, n: int, paper: Sequence[dict] 
     return fig
 
 
-def study_curves(summary: Sequence[dict], methods: Sequence[str]) -> Figure:
-    """Study: 12-pair average honest accuracy vs n per method (left) and paired difference
-    against the best of the two baselines LoRA / source-only (right; mean ± sem over splits)."""
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12.5, 4.5))
+#: Distinguishable styles of the study figure: (colour, marker, line style) per method.
+_STUDY_STYLE = {
+    "target_only": ("#7f7f7f", "x", ":"),
+    "lora": ("#000000", "o", "-"),
+    "lora_gamma_loo": ("#1f77b4", "s", "--"),
+    "lora_gamma_kfold": ("#17becf", "D", "--"),
+    "lora_gamma_evidence": ("#9467bd", "^", "--"),
+    "source_only": ("#8c564b", "*", ":"),
+    "alpha_plugin": ("#bcbd22", "v", "-"),
+    "alpha_loo": ("#e377c2", "<", "-"),
+    "alpha_kfold": ("#ff9896", ">", "-"),
+    "alpha_gamma_loo": ("#1f77b4", "s", "-"),
+    "alpha_gamma_kfold": ("#17becf", "D", "-"),
+    "alpha_gamma_margin": ("#2ca02c", "P", "-"),
+    "alpha_gamma_evidence": ("#9467bd", "^", "-"),
+    "oracle": ("#d62728", "h", ":"),
+}
+
+
+def study_curves(summary: Sequence[dict], methods: Sequence[str], *,
+                 boot: Sequence[dict] = (), split: str = "stratified") -> Figure:
+    """Study figure. Left: 12-pair average honest accuracy vs n per method. Right: what alpha
+    adds once gamma is tuned — joint (alpha, gamma) minus the LoRA-like (alpha = 1) baseline
+    whose gamma is tuned by the same criterion (a criterion keeps its colour and marker; dashed
+    = gamma only, solid = joint). Error bars: 95 % two-way bootstrap intervals over pairs AND
+    splits (``boot``, :func:`linear.tasks.bootstrap_rows`); without ``boot``, SEM over splits."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13.5, 5.2))
     avg = [r for r in summary if r["pair"] == "average"]
+    ci = {(r["n"], r["method"], r["reference"]): r for r in boot}
     for i, m in enumerate(methods):
         rs = sorted((r for r in avg if r["method"] == m), key=lambda r: r["n"])
         if not rs:
             continue
         ns = [r["n"] for r in rs]
-        style = {"ls": "--"} if m in ("oracle",) else {}
-        ax1.errorbar(ns, [100 * r["acc_mean"] for r in rs], yerr=[100 * r["acc_sem"] for r in rs],
-                     marker="o", ms=3.5, capsize=2, color=f"C{i % 10}", label=method_label(m),
-                     **style)
-        if m in ("lora", "source_only", "oracle", "target_only"):
-            continue
-        best = []
-        for r in rs:
-            ref = "lora" if r.get("diff_lora_mean", -1) < r.get("diff_source_only_mean", -1) \
-                else "source_only"
-            best.append((100 * r[f"diff_{ref}_mean"], 100 * r[f"diff_{ref}_sem"]))
-        ax2.errorbar(ns, [b[0] for b in best], yerr=[b[1] for b in best], marker="o", ms=3.5,
-                     capsize=2, color=f"C{i % 10}", label=method_label(m))
+        colour, marker, ls = _STUDY_STYLE.get(m, (f"C{i % 10}", "o", "-"))
+        mean = np.array([100 * r["acc_mean"] for r in rs])
+        if all((n, m, "") in ci for n in ns):
+            lo = np.array([100 * ci[(n, m, "")]["lo"] for n in ns])
+            hi = np.array([100 * ci[(n, m, "")]["hi"] for n in ns])
+            err = np.vstack([mean - lo, hi - mean])
+        else:
+            err = np.array([100 * r["acc_sem"] for r in rs])
+        ax1.errorbar(ns, mean, yerr=err, marker=marker, ms=5, capsize=2, color=colour, ls=ls,
+                     lw=1.1, mfc="none" if ls == "--" else colour, label=method_label(m))
+    diffs = [r for r in boot if r["kind"] == "joint - gamma-only"]
+    for joint in dict.fromkeys(r["method"] for r in diffs):
+        rs = sorted((r for r in diffs if r["method"] == joint), key=lambda r: r["n"])
+        colour, marker, _ = _STUDY_STYLE.get(joint, ("C0", "o", "-"))
+        ns = [r["n"] for r in rs]
+        mean = np.array([100 * r["mean"] for r in rs])
+        err = np.vstack([mean - [100 * r["lo"] for r in rs], [100 * r["hi"] for r in rs] - mean])
+        ax2.errorbar(ns, mean, yerr=err, marker=marker, ms=6, capsize=3, color=colour,
+                     label=f"{joint.removeprefix('alpha_gamma_')}: joint (α, γ_ft) − γ_ft only (α=1)")
     ns_all = sorted({r["n"] for r in avg})
     for ax in (ax1, ax2):
         ax.set_xscale("log")
@@ -210,11 +240,16 @@ def study_curves(summary: Sequence[dict], methods: Sequence[str]) -> Figure:
         ax.minorticks_off()
         ax.set_xlabel("n (target training rows)")
     ax1.set_ylabel("12-pair average honest accuracy (%)")
+    ax1.set_title("dashed, open: LoRA-like (α=1) with γ_ft tuned; solid: α chosen", fontsize=9)
     ax2.axhline(0.0, color="k", lw=0.6)
-    ax2.set_ylabel("paired diff. vs the better of LoRA / source-only (pp)")
-    ax2.set_title("colours as on the left; > 0: beats both baselines", fontsize=9)
-    ax1.legend(fontsize=6.5)
-    fig.suptitle("Which honest α choice works on Amazon Review? (12 pairs, 30 shared splits "
-                 "per n; error bars: sem over splits)", fontsize=10)
+    ax2.set_ylabel("paired difference (pp)")
+    ax2.set_title("what α adds once γ_ft is tuned by the same criterion (> 0: α helps)",
+                  fontsize=9)
+    ax1.legend(fontsize=6.3, ncol=2, loc="lower right")
+    if diffs:
+        ax2.legend(fontsize=7.5, loc="best")
+    bars = "95 % bootstrap CI over pairs × splits" if boot else "sem over splits"
+    fig.suptitle(f"Honest α / γ_ft choices on Amazon Review (12 pairs, 30 shared {split} splits "
+                 f"per n; error bars: {bars})", fontsize=10)
     fig.tight_layout()
     return fig

@@ -45,6 +45,9 @@ __all__ = [
     "honest_pair",
     "honest_protocol",
     "summarize",
+    "paired_bootstrap",
+    "split_policy",
+    "JOINT_VS_GAMMA_ONLY",
     "ReferencePlugin",
     "reference_plugin",
     "reference_alpha",
@@ -84,9 +87,19 @@ def _fixed(alpha: float) -> Chooser:
     return lambda X, y, w, g, rng: (alpha, g)
 
 
+def _gamma_tuned(criterion: str) -> Chooser:
+    return lambda X, y, w, g, rng: selection.gamma_only(criterion, X, y, w, 1.0, rng=rng)
+
+
 METHODS: dict[str, Method] = {m.name: m for m in (
-    Method("target_only", "target-only (α=0, paper's 'No-FT')", "baseline", _fixed(0.0)),
-    Method("lora", "LoRA-like (α=1)", "baseline", _fixed(1.0)),
+    Method("target_only", "target-only ridge (α=0)", "baseline", _fixed(0.0)),
+    Method("lora", "LoRA-like (α=1), γ_ft=1 fixed", "baseline", _fixed(1.0)),
+    Method("lora_gamma_loo", "LoRA-like (α=1), γ_ft tuned by LOO", "baseline",
+           _gamma_tuned("loo")),
+    Method("lora_gamma_kfold", "LoRA-like (α=1), γ_ft tuned by 5-fold", "baseline",
+           _gamma_tuned("kfold")),
+    Method("lora_gamma_evidence", "LoRA-like (α=1), γ_ft tuned by evidence", "baseline",
+           _gamma_tuned("evidence")),
     Method("alpha_plugin", "α-LoRA, plug-in α*", "alpha",
            lambda X, y, w, g, rng: (selection.plugin_alpha(X, y, w, g), g)),
     Method("alpha_loo", "α-LoRA, LOO α", "alpha",
@@ -95,6 +108,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            lambda X, y, w, g, rng: (selection.kfold_alpha(X, y, w, g, 5, rng), g)),
     Method("alpha_gamma_loo", "α-LoRA, LOO (α, γ_ft)", "joint",
            lambda X, y, w, g, rng: selection.loo_alpha_gamma(X, y, w)),
+    Method("alpha_gamma_kfold", "α-LoRA, 5-fold (α, γ_ft)", "joint",
+           lambda X, y, w, g, rng: selection.kfold_alpha_gamma(X, y, w, None, 5, rng)),
     Method("alpha_gamma_margin", "α-LoRA, LOO-margin (α, γ_ft)", "joint",
            lambda X, y, w, g, rng: selection.margin_alpha_gamma(X, y, w)),
     Method("alpha_gamma_evidence", "α-LoRA, evidence (α, γ_ft)", "joint",
@@ -105,11 +120,29 @@ SPECIAL_LABELS = {
     "source_only": "source-only w̃ (no target data)",
     "oracle": "ORACLE best α on test (upper bound, not a method)",
 }
-TABLE1_METHODS = ("target_only", "lora", "alpha_plugin", "alpha_loo", "source_only", "oracle")
+TABLE1_METHODS = ("target_only", "lora", "lora_gamma_loo", "lora_gamma_evidence", "alpha_plugin",
+                  "alpha_loo", "alpha_gamma_loo", "alpha_gamma_evidence", "source_only", "oracle")
 STUDY_METHODS = (
-    "target_only", "lora", "source_only", "alpha_plugin", "alpha_loo", "alpha_kfold",
-    "alpha_gamma_loo", "alpha_gamma_margin", "alpha_gamma_evidence", "oracle",
+    "target_only", "lora", "lora_gamma_loo", "lora_gamma_kfold", "lora_gamma_evidence",
+    "source_only", "alpha_plugin", "alpha_loo", "alpha_kfold",
+    "alpha_gamma_loo", "alpha_gamma_kfold", "alpha_gamma_margin", "alpha_gamma_evidence",
+    "oracle",
 )
+#: (joint method, the gamma-only baseline tuned by the same criterion): what alpha adds.
+JOINT_VS_GAMMA_ONLY = (
+    ("alpha_gamma_loo", "lora_gamma_loo"),
+    ("alpha_gamma_kfold", "lora_gamma_kfold"),
+    ("alpha_gamma_evidence", "lora_gamma_evidence"),
+)
+#: Split policies of the honest protocol (``stratify`` True / False of :func:`linear.amazon.split`).
+SPLIT_POLICIES = {True: "stratified", False: "plain permutation"}
+
+
+def split_policy(stratify: bool) -> str:
+    """The words written in titles and CSVs for a split policy."""
+    if not isinstance(stratify, bool | np.bool_):
+        raise TypeError(f"stratify must be True or False, got {stratify!r}")
+    return SPLIT_POLICIES[bool(stratify)]
 
 
 def method_label(name: str) -> str:
@@ -204,10 +237,13 @@ def honest_pair(
 ) -> list[dict]:
     """Honest protocol on one ordered pair: one record per (seed, batch, method).
 
-    Split ``(seed, batch)`` is ``amazon.split(y_target, n, seed, batch, stratify=stratify)``;
-    randomised choosers (K-fold) get ``default_rng([seed, batch, 1])``.
+    Split ``(seed, batch)`` is ``amazon.split(y_target, n, seed, batch, stratify=stratify)``
+    (``stratify=True``: class proportions kept; ``False``: a plain permutation); every record
+    carries ``split`` (:func:`split_policy`). Randomised choosers (K-fold) get
+    ``default_rng([seed, batch, 1])``.
     """
     methods = _check_methods(methods)
+    policy = split_policy(stratify)
     S = amazon.load(source, data_dir)
     T = amazon.load(target, data_dir)
     w = source_classifier(S, N, gamma_pre)
@@ -223,6 +259,7 @@ def honest_pair(
                     "source": S.name, "target": T.name, "n": n, "N": N,
                     "gamma_pre": gamma_pre, "seed": seed, "batch": batch, "n_test": te.size,
                     "method": name, "alpha": alpha, "gamma_ft": g, "accuracy": acc,
+                    "split": policy,
                 })
     return records
 
@@ -266,6 +303,10 @@ def summarize(
     where the method is strictly better; ``alpha_mean`` / ``alpha_median`` / ``gamma_median``:
     the chosen values.
     """
+    policies = {r.get("split", "") for r in records}
+    if len(policies) > 1:
+        raise ValueError(f"records mix split policies {sorted(policies)}; summarise them apart")
+    policy = policies.pop() if policies else ""
     table: dict[tuple, dict[tuple, dict]] = {}
     for r in records:
         key = (r["n"], f"{r['source']}->{r['target']}")
@@ -280,7 +321,7 @@ def summarize(
             alphas = np.array([recs[(s, b, m)]["alpha"] for s, b in splits])
             gammas = np.array([recs[(s, b, m)]["gamma_ft"] for s, b in splits])
             row = {"n": n, "pair": pair, "method": m, "label": method_label(m),
-                   "n_splits": len(splits)}
+                   "split": policy, "n_splits": len(splits)}
             row |= {f"acc_{k}": v for k, v in _stats(acc).items()}
             for ref in references:
                 if ref in methods:
@@ -298,7 +339,7 @@ def summarize(
             n_pairs = min(len(v) for v in per_split.values())
             mean_acc = np.array([np.mean([r["accuracy"] for r in per_split[k]]) for k in keys])
             row = {"n": n, "pair": "average", "method": m, "label": method_label(m),
-                   "n_splits": len(keys), "n_pairs": n_pairs}
+                   "split": policy, "n_splits": len(keys), "n_pairs": n_pairs}
             row |= {f"acc_{k}": v for k, v in _stats(mean_acc).items()}
             for ref in references:
                 if ref in per_method:
@@ -312,6 +353,57 @@ def summarize(
             row |= _alpha_stats(alphas, gammas)
             rows.append(row)
     return rows
+
+
+def _grid(records: Sequence[dict], n: int, method: str) -> np.ndarray:
+    """Accuracies of ``method`` at ``n`` as a (pairs, splits) array (sorted keys)."""
+    acc = {(f"{r['source']}->{r['target']}", r["seed"], r["batch"]): r["accuracy"]
+           for r in records if r["n"] == n and r["method"] == method}
+    if not acc:
+        raise ValueError(f"no records for method {method!r} at n={n}")
+    pairs = sorted({k[0] for k in acc})
+    splits = sorted({k[1:] for k in acc})
+    return np.array([[acc[(p, *sp)] for sp in splits] for p in pairs])
+
+
+def paired_bootstrap(
+    records: Sequence[dict], method: str, reference: str | None, n: int, *,
+    reps: int = 2000, level: float = 0.95, seed: int = 0,
+) -> dict:
+    """Mean of ``acc(method) − acc(reference)`` over pairs × splits at ``n`` (percentage points
+    are ×100 of these fractions) with a two-way bootstrap interval.
+
+    ``D[i, j]`` is the paired difference on pair i, split j (both methods scored on the SAME
+    split). Each bootstrap replicate draws the pairs (rows) AND the splits (columns) with
+    replacement, independently (pairs that share a target domain share their split indices, so
+    resampling split indices as whole columns keeps that dependence), and takes the mean of the
+    resampled ``D``; the interval is the percentile interval at ``level``. It therefore accounts
+    for pair-to-pair variation, unlike a SEM over splits of the pair average. With
+    ``reference=None`` it is the same for ``acc(method)`` itself (error bars of the study figure).
+    Returns ``{"mean", "lo", "hi", "sem_splits", "n_pairs", "n_splits", "reps"}``.
+    """
+    D = _grid(records, n, method)
+    if reference is not None:
+        R = _grid(records, n, reference)
+        if R.shape != D.shape:
+            raise ValueError(f"{method!r} and {reference!r} were not scored on the same splits")
+        D = D - R
+    rng = np.random.default_rng(seed)
+    P, S = D.shape
+    rows = rng.integers(0, P, size=(reps, P))
+    cols = rng.integers(0, S, size=(reps, S))
+    # mean of D[rows][:, cols] = (1/(P S)) sum_i sum_j D[rows_i, cols_j]; via counts per index
+    row_w = np.zeros((reps, P))
+    col_w = np.zeros((reps, S))
+    np.add.at(row_w, (np.arange(reps)[:, None], rows), 1.0)
+    np.add.at(col_w, (np.arange(reps)[:, None], cols), 1.0)
+    boot = np.einsum("ri,ij,rj->r", row_w, D, col_w) / (P * S)
+    alpha = (1.0 - level) / 2.0
+    per_split = D.mean(axis=0)
+    return {"mean": float(D.mean()), "lo": float(np.quantile(boot, alpha)),
+            "hi": float(np.quantile(boot, 1.0 - alpha)),
+            "sem_splits": float(per_split.std(ddof=1) / np.sqrt(S)) if S > 1 else 0.0,
+            "n_pairs": P, "n_splits": S, "reps": reps}
 
 
 def _alpha_stats(alphas: np.ndarray, gammas: np.ndarray) -> dict:
@@ -500,10 +592,13 @@ def figure3_pair(
     alphas: np.ndarray | None = None,
     seeds: Sequence[int] = (123, 404, 1337),
     batches: int = 10,
+    stratify: bool = True,
     data_dir: str | None = None,
 ) -> Figure3Pair:
     """Figure-3 setting (docs/theory.md §6.2) under the honest protocol: the SAME split per
-    (seed, batch) for every alpha, honest accuracy; default grid ``linspace(−4, 4, 81)``."""
+    (seed, batch) for every alpha, honest accuracy; default grid ``linspace(−4, 4, 81)``;
+    ``stratify``: the split policy (:func:`split_policy`)."""
+    split_policy(stratify)
     a = np.linspace(-4.0, 4.0, 81) if alphas is None else np.asarray(alphas, dtype=float)
     S = amazon.load(source, data_dir)
     T = amazon.load(target, data_dir)
@@ -511,7 +606,7 @@ def figure3_pair(
     accs, plug = [], []
     for seed in seeds:
         for batch in range(batches):
-            tr, te = amazon.split(T.y, n, seed, batch)
+            tr, te = amazon.split(T.y, n, seed, batch, stratify=stratify)
             path = affine_parts(T.X[tr], T.y[tr], w, gamma_ft)
             accs.append(accuracy_path(T.X[te], T.y[te], path, a))
             plug.append(selection.plugin_alpha(T.X[tr], T.y[tr], w, gamma_ft))

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -46,7 +47,15 @@ __all__ = [
     "margin_moments",
     "margin_alpha_gamma",
     "evidence_alpha_gamma",
+    "kfold_alpha_gamma",
     "stratified_folds",
+    "Surface",
+    "SURFACES",
+    "loo_surface",
+    "kfold_surface",
+    "margin_surface",
+    "evidence_surface",
+    "gamma_only",
 ]
 
 #: Estimated alphas are clipped to ``[-ALPHA_LIMIT, ALPHA_LIMIT]`` (the theory's supremum can be
@@ -164,29 +173,203 @@ def kfold_alpha(
     return _clip(num / den if den > 0 else 0.0, "kfold_alpha")
 
 
+@dataclass(frozen=True)
+class Surface:
+    """A criterion over a gamma grid: for each ``gammas[k]`` the alpha used (the criterion's
+    best alpha, or the fixed one) and the criterion value ``scores[k]`` (HIGHER is better:
+    minus the LOO / K-fold squared error, the LOO-margin Gaussian accuracy, the log evidence).
+
+    ``best()`` is the chosen ``(alpha, gamma)`` (first maximiser; alpha clipped to
+    ``±ALPHA_LIMIT``), ``at_edge`` whether it sits at an end of a grid of more than one gamma.
+    """
+
+    criterion: str
+    gammas: np.ndarray
+    alphas: np.ndarray
+    scores: np.ndarray
+
+    @property
+    def best_index(self) -> int:
+        ok = np.isfinite(self.scores)
+        if not ok.any():
+            return 0
+        return int(np.argmax(np.where(ok, self.scores, -np.inf)))
+
+    @property
+    def at_edge(self) -> bool:
+        k = self.best_index
+        return self.gammas.size > 1 and k in (0, self.gammas.size - 1)
+
+    def best(self) -> tuple[float, float]:
+        k = self.best_index
+        return _clip(float(self.alphas[k]), f"{self.criterion} (alpha, gamma)"), float(self.gammas[k])
+
+
+def _fixed_alpha(alpha: float | None) -> float | None:
+    if alpha is None:
+        return None
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float | np.integer | np.floating) \
+            or not math.isfinite(alpha):
+        raise ValueError(f"alpha must be None (choose it) or a finite float, got {alpha!r}")
+    return float(alpha)
+
+
+def loo_surface(X: np.ndarray, y: np.ndarray, source_coef: np.ndarray,
+                gammas: ArrayLike | None = None, alpha: float | None = None) -> Surface:
+    """Leave-one-out squared error over the gamma grid (default :data:`DEFAULT_GAMMAS`).
+
+    Per gamma, with the LOO parts ``(a, b)`` (:func:`linear.solve.loo_parts`): ``alpha = ⟨a, b⟩
+    / ‖b‖²`` (or the fixed ``alpha``) and the score ``−‖a − alpha b‖² / n``. One thin SVD of
+    ``X`` serves the whole grid.
+    """
+    X, y, source_coef, _ = _inputs(X, y, source_coef)
+    fixed = _fixed_alpha(alpha)
+    grid = _gamma_grid(gammas)
+    spectrum = loo_spectrum(X)
+    al, sc = np.empty(grid.size), np.empty(grid.size)
+    for k, g in enumerate(grid):
+        parts = loo_parts(X, y, source_coef, float(g), spectrum)
+        al[k] = parts.alpha() if fixed is None else fixed
+        sc[k] = -float(parts.error(al[k]))
+    return Surface("loo", grid, al, sc)
+
+
+def kfold_surface(X: np.ndarray, y: np.ndarray, source_coef: np.ndarray,
+                  gammas: ArrayLike | None = None, alpha: float | None = None,
+                  n_splits: int = 5, rng: np.random.Generator | None = None) -> Surface:
+    """K-fold cross-validated squared error over the gamma grid, closed form.
+
+    For fold k fitted on the other rows ``X_(k) = U S Vᵀ`` (``m`` rows) and penalty gamma,
+    ``u = V diag(s / (s² + m gamma)) Uᵀ y`` and ``v = w̃ − V diag(s / (s² + m gamma)) Uᵀ X_(k) w̃``;
+    the held-out residuals are ``a_k − alpha b_k`` with ``a_k = y_k − X_k u``, ``b_k = X_k v``.
+    alpha is ``Σ⟨a_k, b_k⟩ / Σ‖b_k‖²`` (or the fixed one); the score is minus the mean held-out
+    squared error. Folds: :func:`stratified_folds` with ``rng`` (default ``default_rng(0)``),
+    the same folds for every gamma. One SVD per fold serves the whole grid.
+    """
+    X, y, source_coef, _ = _inputs(X, y, source_coef)
+    fixed = _fixed_alpha(alpha)
+    grid = _gamma_grid(gammas)
+    n = X.shape[0]
+    if not 2 <= n_splits <= n:
+        raise ValueError(f"n_splits must be in [2, n={n}], got {n_splits!r}")
+    fold = stratified_folds(y, n_splits, np.random.default_rng(0) if rng is None else rng)
+    num, den, aa = np.zeros(grid.size), np.zeros(grid.size), np.zeros(grid.size)
+    for k in range(n_splits):
+        held = fold == k
+        if not held.any() or held.all():
+            continue
+        Xt, yt = X[~held], y[~held]
+        m = Xt.shape[0]
+        U, sv, Vt = np.linalg.svd(Xt, full_matrices=False)
+        XkV = X[held] @ Vt.T
+        Uy, Uw = U.T @ yt, U.T @ (Xt @ source_coef)
+        Xkw = X[held] @ source_coef
+        for j, g in enumerate(grid):
+            f = sv / (sv * sv + m * float(g))
+            a = y[held] - XkV @ (f * Uy)
+            b = Xkw - XkV @ (f * Uw)
+            num[j] += float(a @ b)
+            den[j] += float(b @ b)
+            aa[j] += float(a @ a)
+    if fixed is None:
+        al = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+    else:
+        al = np.full(grid.size, fixed)
+    return Surface("kfold", grid, al, -(aa - 2 * al * num + al * al * den) / n)
+
+
+def margin_surface(X: np.ndarray, y: np.ndarray, source_coef: np.ndarray,
+                   gammas: ArrayLike | None = None, alpha: float | None = None) -> Surface:
+    """Gaussian accuracy ``Phi(m / sigma)`` of the LOO margins (:func:`margin_moments`) over the
+    gamma grid; per gamma alpha is ``Moments.alpha_star`` (clipped to ``±ALPHA_LIMIT``; 0 for
+    degenerate moments) or the fixed one."""
+    X, y, source_coef, _ = _inputs(X, y, source_coef)
+    fixed = _fixed_alpha(alpha)
+    grid = _gamma_grid(gammas)
+    spectrum = loo_spectrum(X)
+    al, sc = np.empty(grid.size), np.full(grid.size, -np.inf)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for k, g in enumerate(grid):
+            mo = margin_moments(X, y, source_coef, float(g), spectrum)
+            if fixed is None:
+                try:
+                    a = mo.alpha_star()
+                except ValueError:  # degenerate moments (e.g. d = 0): alpha has no effect
+                    a = 0.0
+                a = float(np.clip(a, -ALPHA_LIMIT, ALPHA_LIMIT))
+            else:
+                a = fixed
+            al[k] = a
+            acc = float(mo.accuracy(a))
+            if np.isfinite(acc):
+                sc[k] = acc
+    return Surface("margin", grid, al, sc)
+
+
+def evidence_surface(X: np.ndarray, y: np.ndarray, source_coef: np.ndarray,
+                     gammas: ArrayLike | None = None, alpha: float | None = None) -> Surface:
+    """Profile log marginal likelihood over the gamma grid (:func:`evidence_alpha_gamma` gives the
+    model and the formulas); alpha is the generalised-least-squares one or the fixed one, and
+    ``tau²`` is profiled out in both cases."""
+    X, y, source_coef, _ = _inputs(X, y, source_coef)
+    fixed = _fixed_alpha(alpha)
+    grid = _gamma_grid(gammas)
+    n = X.shape[0]
+    evals, U = np.linalg.eigh(X @ X.T)
+    evals = np.clip(evals, 0.0, None)
+    ty, tb = U.T @ y, U.T @ (X @ source_coef)
+    al, sc = np.empty(grid.size), np.full(grid.size, -np.inf)
+    for k, g in enumerate(grid):
+        d = evals + n * float(g)
+        bb = float(tb @ (tb / d))
+        a = (float(tb @ (ty / d)) / bb if bb > 0 else 0.0) if fixed is None else fixed
+        r = ty - a * tb
+        tau2 = float(r @ (r / d)) / n
+        al[k] = a
+        if tau2 > 0:
+            sc[k] = -0.5 * (n * math.log(tau2) + float(np.sum(np.log(d))))
+    return Surface("evidence", grid, al, sc)
+
+
 def loo_alpha_gamma(
     X: np.ndarray,
     y: np.ndarray,
     source_coef: np.ndarray,
     gammas: ArrayLike | None = None,
 ) -> tuple[float, float]:
-    """Joint leave-one-out choice of ``(alpha, gamma)``.
+    """Joint leave-one-out choice of ``(alpha, gamma)``: the best point of :func:`loo_surface`.
 
     For each ``gamma`` of the grid (default :data:`DEFAULT_GAMMAS`) the LOO-optimal alpha is
     ``⟨a, b⟩ / ‖b‖²`` and its LOO error is ``(‖a‖² − ⟨a, b⟩² / ‖b‖²) / n``; return the pair with
     the smallest error. One thin SVD of ``X`` serves the whole grid.
     """
-    X, y, source_coef, _ = _inputs(X, y, source_coef)
-    grid = _gamma_grid(gammas)
-    spectrum = loo_spectrum(X)
-    best = (math.inf, 0.0, float(grid[0]))
-    for g in grid:
-        parts = loo_parts(X, y, source_coef, float(g), spectrum)
-        a = parts.alpha()
-        err = float(parts.error(a))
-        if err < best[0]:
-            best = (err, a, float(g))
-    return _clip(best[1], "loo_alpha_gamma"), best[2]
+    return loo_surface(X, y, source_coef, gammas).best()
+
+
+def kfold_alpha_gamma(X: np.ndarray, y: np.ndarray, source_coef: np.ndarray,
+                      gammas: ArrayLike | None = None, n_splits: int = 5,
+                      rng: np.random.Generator | None = None) -> tuple[float, float]:
+    """Joint K-fold choice of ``(alpha, gamma)``: the best point of :func:`kfold_surface`."""
+    return kfold_surface(X, y, source_coef, gammas, None, n_splits, rng).best()
+
+
+#: The gamma-grid criteria by name (:func:`gamma_only`, :class:`linear.AlphaRidgeCV`).
+SURFACES = {"loo": loo_surface, "kfold": kfold_surface, "margin": margin_surface,
+            "evidence": evidence_surface}
+
+
+def gamma_only(criterion: str, X: np.ndarray, y: np.ndarray, source_coef: np.ndarray,
+               alpha: float = 1.0, gammas: ArrayLike | None = None,
+               rng: np.random.Generator | None = None) -> tuple[float, float]:
+    """The baseline that tunes ONLY gamma: alpha fixed (default 1, "LoRA-like") and gamma
+    chosen on the training rows by the same ``criterion`` ("loo", "kfold", "margin",
+    "evidence") as the joint searches. Returns ``(alpha, gamma)``."""
+    if criterion not in SURFACES:
+        raise ValueError(f"criterion must be one of {tuple(SURFACES)}, got {criterion!r}")
+    if criterion == "kfold":
+        return kfold_surface(X, y, source_coef, gammas, alpha, 5, rng).best()
+    return SURFACES[criterion](X, y, source_coef, gammas, alpha).best()
 
 
 def _gamma_grid(gammas: ArrayLike | None) -> np.ndarray:
@@ -220,24 +403,8 @@ def margin_alpha_gamma(
 ) -> tuple[float, float]:
     """Joint (alpha, gamma) maximising ``Phi(m / sigma)`` of the LOO margins
     (:func:`margin_moments`); for each gamma the best alpha is ``Moments.alpha_star`` (its
-    supremum, clipped to ``±ALPHA_LIMIT``, when that is at infinity)."""
-    X, y, source_coef, _ = _inputs(X, y, source_coef)
-    grid = _gamma_grid(gammas)
-    spectrum = loo_spectrum(X)
-    best = (-math.inf, 0.0, float(grid[0]))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        for g in grid:
-            mo = margin_moments(X, y, source_coef, float(g), spectrum)
-            try:
-                a = mo.alpha_star()
-            except ValueError:  # degenerate moments (e.g. d = 0): alpha has no effect
-                a = 0.0
-            a = float(np.clip(a, -ALPHA_LIMIT, ALPHA_LIMIT))
-            acc = mo.accuracy(a)
-            if np.isfinite(acc) and acc > best[0]:
-                best = (float(acc), a, float(g))
-    return best[1], best[2]
+    supremum, clipped to ``±ALPHA_LIMIT``, when that is at infinity). :func:`margin_surface`."""
+    return margin_surface(X, y, source_coef, gammas).best()
 
 
 def evidence_alpha_gamma(
@@ -257,22 +424,4 @@ def evidence_alpha_gamma(
     (alpha, gamma) maximising it over the gamma grid. The labels are ±1, not Gaussian: this is a
     principled heuristic, judged on data (see the study in ``figures/study_alpha_estimators.py``).
     """
-    X, y, source_coef, _ = _inputs(X, y, source_coef)
-    grid = _gamma_grid(gammas)
-    n = X.shape[0]
-    evals, U = np.linalg.eigh(X @ X.T)
-    evals = np.clip(evals, 0.0, None)
-    ty, tb = U.T @ y, U.T @ (X @ source_coef)
-    best = (-math.inf, 0.0, float(grid[0]))
-    for g in grid:
-        d = evals + n * g
-        bb = float(tb @ (tb / d))
-        a = float(tb @ (ty / d)) / bb if bb > 0 else 0.0
-        r = ty - a * tb
-        tau2 = float(r @ (r / d)) / n
-        if tau2 <= 0:
-            continue
-        loglik = -0.5 * (n * math.log(tau2) + float(np.sum(np.log(d))))
-        if loglik > best[0]:
-            best = (loglik, a, float(g))
-    return _clip(best[1], "evidence_alpha_gamma"), best[2]
+    return evidence_surface(X, y, source_coef, gammas).best()

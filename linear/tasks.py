@@ -40,7 +40,8 @@ class Options:
 
     ``seeds``: Monte-Carlo seeds of the synthetic figures (None: 20, or 5 with ``quick``);
     ``batches``: splits per seed of the Amazon protocols (None: 10, or 2 with ``quick``);
-    ``n_jobs``: joblib workers; ``progress``: tqdm bars.
+    ``n_jobs``: joblib workers; ``progress``: tqdm bars; ``stratify``: split policy of the
+    Amazon protocols (True: stratified, the default; False: a plain permutation).
     """
 
     out: Path = Path("figures/out")
@@ -49,6 +50,12 @@ class Options:
     batches: int | None = None
     n_jobs: int | None = 1
     progress: bool = True
+    stratify: bool = True
+
+    @property
+    def split(self) -> str:
+        """The split policy in words (written in every Amazon table title and CSV)."""
+        return protocols.split_policy(self.stratify)
 
     @property
     def mc_seeds(self) -> int:
@@ -136,8 +143,10 @@ def task_table1(opts: Options) -> dict:
     records = protocols.honest_protocol(
         pairs, ns=(prm["n"],), N=prm["N"], gamma_pre=prm["gamma_pre"], gamma_ft=prm["gamma_ft"],
         seeds=_seeds(opts), batches=opts.n_batches, methods=protocols.TABLE1_METHODS,
-        n_jobs=opts.n_jobs, progress=opts.progress, desc="Table 1 (honest)")
+        n_jobs=opts.n_jobs, progress=opts.progress, desc="Table 1 (honest)",
+        stratify=opts.stratify)
     summary = protocols.summarize(records)
+    boot = bootstrap_rows(records, (prm["n"],), protocols.TABLE1_METHODS)
     paper = protocols.paper_protocol(pairs, progress=opts.progress, N=prm["N"], n=prm["n"],
                                      gamma_pre=prm["gamma_pre"], gamma_ft=prm["gamma_ft"])
     out = opts.out
@@ -146,36 +155,42 @@ def task_table1(opts: Options) -> dict:
     paths = [
         _gz_records(out / "table1_honest_splits.csv.gz", records, **common),
         write_csv(out / "table1_honest.csv", summary, **prm, **common),
+        write_csv(out / "table1_honest_bootstrap.csv", boot, **prm, **common, split=opts.split),
         write_csv(out / "table1_paper_protocol.csv", paper, **prm,
-                  seeds="1 123 404", batch=10, metric="max(acc, 1-acc) (paper protocol)"),
+                  seeds="1 123 404", batch=10, metric="max(acc, 1-acc) (paper protocol)",
+                  split="paper: a fresh train_test_split per (method, batch), not stratified"),
     ]
-    md = table1_markdown(summary, paper, protocols.TABLE1_METHODS)
+    md = table1_markdown(summary, paper, protocols.TABLE1_METHODS, split=opts.split, boot=boot)
     (out / "table1.md").write_text(md)
     paths.append(out / "table1.md")
     fig = plot.method_comparison(
         summary, n=prm["n"], paper=paper,
-        title=f"Table 1, Amazon Review, {len(pairs)} pairs: N=2000, n=20, p=400, γ_pre=γ_ft=1")
+        title=f"Table 1, Amazon Review, {len(pairs)} pairs: N=2000, n=20, p=400, γ_pre=γ_ft=1 "
+              f"(unless tuned); {opts.split} splits")
     paths.append(plot.save(fig, out / "table1.png"))
     avg = {r["method"]: r for r in summary if r["pair"] == "average"}
     pav = paper[-1]
     _say(opts, "  honest 12-pair average (mean ± std over splits): " + ", ".join(
         f"{m} {pm(avg[m]['acc_mean'], avg[m]['acc_std'])}" for m in avg))
     _say(opts, f"  paper protocol average: alpha_ref {pav['alpha_ref_mean']:.2f}, "
-               f"No-FT {pav['target_only_mean']:.2f}, LoRA {pav['lora_mean']:.2f}")
+               f"target-only {pav['target_only_mean']:.2f}, LoRA {pav['lora_mean']:.2f}")
     return {"paths": paths, "summary": summary, "paper": paper,
             "seconds": time.perf_counter() - t0}
 
 
-def table1_markdown(summary: Sequence[dict], paper: Sequence[dict], methods: Sequence[str]) -> str:
-    """Markdown: honest table (pairs × methods), paired differences of the average row, and the
-    paper-protocol reproduction side by side."""
+def table1_markdown(summary: Sequence[dict], paper: Sequence[dict], methods: Sequence[str],
+                    split: str = "stratified", boot: Sequence[dict] = ()) -> str:
+    """Markdown: honest table (pairs × methods), paired differences of the average row, what the
+    joint (alpha, gamma) choice adds over tuning gamma alone (``boot``, :func:`bootstrap_rows`),
+    and the paper-protocol reproduction side by side. ``split`` (the split policy) is written in
+    the titles."""
     by = {(r["pair"], r["method"]): r for r in summary if r["n"] == summary[0]["n"]}
     pairs = list(dict.fromkeys(r["pair"] for r in summary))
     head = ["pair"] + [protocols.method_label(m) for m in methods]
     rows = [[p.replace("->", " → ")] + [pm(by[(p, m)]["acc_mean"], by[(p, m)]["acc_std"])
                                         for m in methods] for p in pairs]
     text = ("## Honest protocol (docs/theory.md §6.3): honest accuracy (%), mean ± std over "
-            "the shared seed × batch splits\n\n" + markdown_table(head, rows))
+            f"the shared seed × batch splits ({split} splits)\n\n" + markdown_table(head, rows))
     drow = []
     for m in methods:
         r = by[("average", m)]
@@ -188,7 +203,7 @@ def table1_markdown(summary: Sequence[dict], paper: Sequence[dict], methods: Seq
                      f"{100 * r.get('win_source_only', float('nan')):.0f} %",
                      f"{r['alpha_median']:.3g}"])
     text += ("\n## Paired differences on the same splits, average over pairs (percentage "
-             "points, mean ± std over splits)\n\n"
+             f"points, mean ± std over splits; {split} splits)\n\n"
              + markdown_table(["method", "− LoRA (α=1)", "wins vs LoRA", "− source-only",
                                "wins vs source-only", "median α"], drow))
     def name(r: dict) -> str:
@@ -198,10 +213,12 @@ def table1_markdown(summary: Sequence[dict], paper: Sequence[dict], methods: Seq
              f"{r['alpha_ref_mean']:.2f} ± {r['alpha_ref_std']:.2f}",
              f"{r['target_only_mean']:.2f} ± {r['target_only_std']:.2f}",
              f"{r['lora_mean']:.2f} ± {r['lora_std']:.2f}"] for r in paper]
+    if boot:
+        text += "\n" + joint_vs_gamma_markdown(boot, split)
     text += ("\n## Paper protocol reproduced (docs/theory.md §6.2): leaky α_ref, separate "
              "splits per method, max(acc, 1 − acc); mean ± std (ddof 0) over the 3 per-seed "
              "means\n\n" + markdown_table(
-                 ["pair", "β̂", "α_ref", "α-LoRA (α_ref)", "No-FT (α=0)", "LoRA (α=1)"], prow))
+                 ["pair", "β̂", "α_ref", "α-LoRA (α_ref)", "target-only (α=0)", "LoRA (α=1)"], prow))
     return text
 
 
@@ -211,7 +228,8 @@ def task_figure3(opts: Options) -> dict:
     t0 = time.perf_counter()
     prm: dict[str, Any] = {"N": 2000, "n": 40, "gamma_pre": 2.0, "gamma_ft": 0.1}
     seeds = (123, 404, 1337)
-    res = [protocols.figure3_pair(s, t, seeds=seeds, batches=opts.n_batches, **prm)
+    res = [protocols.figure3_pair(s, t, seeds=seeds, batches=opts.n_batches,
+                                  stratify=opts.stratify, **prm)
            for s, t in (("dvd", "books"), ("books", "kitchen"), ("kitchen", "elec"))]
     rows, stars = [], []
     for r in res:
@@ -228,7 +246,8 @@ def task_figure3(opts: Options) -> dict:
                       "acc_at_empirical_argmax": float(r.mean.max()),
                       "acc_at_alpha_1": float(np.interp(1.0, r.alphas, r.mean))})
     out = opts.out
-    common = prm | {"quick": opts.quick, "seeds": "123 404 1337", "batches": opts.n_batches}
+    common = prm | {"quick": opts.quick, "seeds": "123 404 1337", "batches": opts.n_batches,
+                    "split": opts.split}
     paths = [write_csv(out / "figure3_amazon.csv", rows, **common),
              write_csv(out / "figure3_alpha_star.csv", stars, **common),
              plot.save(plot.figure3(res, n=prm["n"], gamma_pre=prm["gamma_pre"],
@@ -243,46 +262,112 @@ def task_figure3(opts: Options) -> dict:
 
 def task_study(opts: Options, ns: Sequence[int] | None = None) -> dict:
     """Study beyond the paper: honest alpha (and gamma) estimators at n in {20, 40, 100, 400}
-    on the 12 pairs (shared splits, N = 2000, gamma_pre = 1, gamma_ft = 1 unless chosen)."""
+    on the 12 pairs (shared splits, N = 2000, gamma_pre = 1, gamma_ft = 1 unless chosen),
+    with the gamma-tuned LoRA-like baselines and two-way bootstrap intervals."""
     t0 = time.perf_counter()
     ns = tuple(ns) if ns is not None else ((20, 100) if opts.quick else (20, 40, 100, 400))
     pairs = _pairs(opts)
     records = protocols.honest_protocol(
         pairs, ns=ns, N=2000, gamma_pre=1.0, gamma_ft=1.0, seeds=_seeds(opts),
         batches=opts.n_batches, methods=protocols.STUDY_METHODS, n_jobs=opts.n_jobs,
-        progress=opts.progress, desc="study")
+        progress=opts.progress, desc="study", stratify=opts.stratify)
     summary = protocols.summarize(records)
+    boot = bootstrap_rows(records, ns, protocols.STUDY_METHODS)
     out = opts.out
     common = {"N": 2000, "gamma_pre": 1.0, "gamma_ft_default": 1.0, "quick": opts.quick,
               "seeds": "1 123 404", "batches": opts.n_batches}
     paths = [_gz_records(out / "study_alpha_estimators_splits.csv.gz", records, **common),
              write_csv(out / "study_alpha_estimators.csv", summary, **common),
-             plot.save(plot.study_curves(summary, protocols.STUDY_METHODS),
+             write_csv(out / "study_alpha_estimators_bootstrap.csv", boot, **common,
+                       split=opts.split),
+             plot.save(plot.study_curves(summary, protocols.STUDY_METHODS, boot=boot,
+                                         split=opts.split),
                        out / "study_alpha_estimators.png")]
-    md = study_markdown(summary, ns)
+    md = study_markdown(summary, ns, split=opts.split, boot=boot)
     (out / "study_alpha_estimators.md").write_text(md)
     paths.append(out / "study_alpha_estimators.md")
     _say(opts, md)
-    return {"paths": paths, "summary": summary, "seconds": time.perf_counter() - t0}
+    return {"paths": paths, "summary": summary, "bootstrap": boot,
+            "seconds": time.perf_counter() - t0}
 
 
-def study_markdown(summary: Sequence[dict], ns: Sequence[int]) -> str:
-    """Per n: 12-pair average accuracy and paired differences vs LoRA and vs source-only."""
+def bootstrap_rows(records: Sequence[dict], ns: Sequence[int], methods: Sequence[str],
+                   reps: int = 2000) -> list[dict]:
+    """Two-way (pairs × splits) bootstrap rows (:func:`linear.protocols.paired_bootstrap`).
+
+    Per n: ``kind="accuracy"`` per method (its 12-pair mean accuracy and interval, and
+    ``gamma_edge_share``: the fraction of (pair, split) choices at an end of the gamma grid
+    :data:`linear.selection.DEFAULT_GAMMAS`), and ``kind="joint - gamma-only"`` per criterion of
+    :data:`linear.protocols.JOINT_VS_GAMMA_ONLY` present in ``methods``."""
+    from .selection import DEFAULT_GAMMAS
+
+    ends = (float(DEFAULT_GAMMAS[0]), float(DEFAULT_GAMMAS[-1]))
+    rows = []
+    for n in ns:
+        for m in methods:
+            b = protocols.paired_bootstrap(records, m, None, n, reps=reps)
+            gam = np.array([r["gamma_ft"] for r in records if r["n"] == n and r["method"] == m])
+            tuned = m.startswith(("alpha_gamma", "lora_gamma"))
+            edge = float(np.mean(np.isclose(gam[:, None], ends).any(axis=1))) if tuned \
+                else float("nan")
+            rows.append({"n": n, "kind": "accuracy", "method": m, "reference": "",
+                         "label": protocols.method_label(m), "gamma_edge_share": edge} | b)
+        for joint, base in protocols.JOINT_VS_GAMMA_ONLY:
+            if joint in methods and base in methods:
+                b = protocols.paired_bootstrap(records, joint, base, n, reps=reps)
+                rows.append({"n": n, "kind": "joint - gamma-only", "method": joint,
+                             "reference": base, "label": protocols.method_label(joint)
+                             + " − " + protocols.method_label(base),
+                             "gamma_edge_share": float("nan")} | b)
+    return rows
+
+
+def joint_vs_gamma_markdown(boot: Sequence[dict], split: str) -> str:
+    """Table: per n and criterion, joint (alpha, gamma) accuracy, the gamma-only baseline tuned by
+    the same criterion, their paired difference with the two-way bootstrap 95 % interval, and
+    the share of gamma choices at a grid end."""
+    acc = {(r["n"], r["method"]): r for r in boot if r["kind"] == "accuracy"}
+    rows = []
+    for r in (r for r in boot if r["kind"] == "joint - gamma-only"):
+        j, g = acc[(r["n"], r["method"])], acc[(r["n"], r["reference"])]
+        rows.append([r["n"], r["method"].removeprefix("alpha_gamma_"),
+                     f"{100 * j['mean']:.2f}", f"{100 * g['mean']:.2f}",
+                     f"{100 * r['mean']:+.2f} [{100 * r['lo']:+.2f}, {100 * r['hi']:+.2f}]",
+                     f"{100 * j['gamma_edge_share']:.0f} % / {100 * g['gamma_edge_share']:.0f} %"])
+    return ("## What alpha adds once gamma is tuned: joint (α, γ_ft) minus LoRA-like (α=1) with "
+            "γ_ft tuned by the SAME criterion on the same training rows (12-pair mean, pp; 95 % "
+            "two-way bootstrap interval over pairs and splits, 2000 replicates; "
+            f"{split} splits)\n\n" + markdown_table(
+                ["n", "criterion", "joint (α, γ_ft)", "γ_ft only (α=1)",
+                 "joint − γ_ft only [95 % CI]", "γ_ft at grid end (joint / γ only)"], rows))
+
+
+def study_markdown(summary: Sequence[dict], ns: Sequence[int], split: str = "stratified",
+                   boot: Sequence[dict] = ()) -> str:
+    """Per n: 12-pair average accuracy and paired differences vs LoRA and vs source-only; then
+    the joint-minus-gamma-only table (:func:`joint_vs_gamma_markdown`)."""
     avg = [r for r in summary if r["pair"] == "average"]
+    ci = {(r["n"], r["method"]): r for r in boot if r["kind"] == "accuracy"}
     text = ""
     for n in ns:
         rows = []
         for r in (r for r in avg if r["n"] == n):
+            b = ci.get((n, r["method"]))
             rows.append([r["label"], pm(r["acc_mean"], r["acc_std"]),
+                         f"[{100 * b['lo']:.2f}, {100 * b['hi']:.2f}]" if b else "–",
                          pm(r.get("diff_lora_mean", float("nan")), r.get("diff_lora_sem", 0.0),
                             sign=True),
                          pm(r.get("diff_source_only_mean", float("nan")),
                             r.get("diff_source_only_sem", 0.0), sign=True),
                          f"{r['alpha_median']:.3g}", f"{r['gamma_median']:.3g}"])
-        text += (f"\n### n = {n}: 12-pair average honest accuracy (%) (mean ± std over splits);"
-                 " paired differences (pp, mean ± sem over splits)\n\n"
-                 + markdown_table(["method", "accuracy", "− LoRA", "− source-only",
-                                   "median α", "median γ_ft"], rows))
+        text += (f"\n### n = {n}: 12-pair average honest accuracy (%) (mean ± std over splits; "
+                 "95 % two-way bootstrap interval over pairs and splits); paired differences "
+                 f"(pp, mean ± sem over splits); {split} splits\n\n"
+                 + markdown_table(["method", "accuracy", "95 % CI (pairs × splits)",
+                                   "− LoRA (γ_ft=1)", "− source-only", "median α",
+                                   "median γ_ft"], rows))
+    if boot:
+        text += "\n" + joint_vs_gamma_markdown(boot, split)
     return text
 
 

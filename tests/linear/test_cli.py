@@ -32,9 +32,24 @@ def test_table1_quick(tmp_path):
     assert rows[0]["n"] == "20" and rows[0]["gamma_pre"] == "1"
     with gzip.open(tmp_path / "table1_honest_splits.csv.gz", "rt") as fh:
         splits = list(csv.DictReader(fh))
-    assert len(splits) == 3 * 3 * 1 * 6  # pairs x seeds x batches x methods
+    assert len(splits) == 3 * 3 * 1 * 10  # pairs x seeds x batches x methods
+    assert {r["split"] for r in splits} == {"stratified"}
+    assert {r["split"] for r in rows} == {"stratified"}
+    assert {r["method"] for r in rows} >= {"lora_gamma_loo", "lora_gamma_evidence"}
     md = (tmp_path / "table1.md").read_text()
     assert "Paper protocol reproduced" in md and "ORACLE" in md
+    assert "stratified splits" in md and "No-FT" not in md
+    assert "What alpha adds once gamma is tuned" in md
+    boot = read(tmp_path / "table1_honest_bootstrap.csv")
+    assert {r["kind"] for r in boot} == {"accuracy", "joint - gamma-only"}
+
+
+def test_table1_quick_plain_permutation_is_written_in_title_and_csv(tmp_path):
+    assert main(["table1", "--quick", "--batches", "1", "--n-jobs", "1", "--out", str(tmp_path),
+                 "--no-progress", "--split", "permutation"]) == 0
+    rows = read(tmp_path / "table1_honest.csv")
+    assert {r["split"] for r in rows} == {"plain permutation"}
+    assert "plain permutation splits" in (tmp_path / "table1.md").read_text()
 
 
 def test_figure1_quick(tmp_path):
