@@ -55,6 +55,9 @@ class AlphaRidge(ClassifierMixin, BaseEstimator):
         :func:`linear.solve.ridge`), independent of the target data. ``None`` means the zero
         vector: alpha then has no effect and the model is target-only ridge (``alpha_ = 0`` for
         ``"auto"``/``"loo"``). Its length fixes the number of features accepted by ``fit``.
+        Two forms do not fix it (so that scikit-learn's ``check_estimator`` runs with alpha
+        active on data of any width): a real number ``c`` is broadcast to ``c * ones(p)``, and a
+        callable is called as ``source_coef(p)`` and must return a vector of length ``p``.
     alpha : float or {"auto", "loo"}, default=1.0
         Scale of the source classifier. ``"auto"``: the plug-in alpha* of docs/theory.md §6.3,
         estimated from the training rows only; ``"loo"``: the alpha minimising the closed-form
@@ -87,7 +90,7 @@ class AlphaRidge(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "source_coef": ["array-like", None],
+        "source_coef": ["array-like", Real, callable, None],
         "alpha": [Interval(Real, None, None, closed="neither"), StrOptions({"auto", "loo"})],
         "gamma": [Interval(Real, 0.0, None, closed="neither")],
     }
@@ -184,7 +187,15 @@ def _source_vector(source_coef: ArrayLike | None, n_features: int) -> np.ndarray
     naming the argument."""
     if source_coef is None:
         return np.zeros(n_features)
-    w = real_array("source_coef", source_coef)
+    if isinstance(source_coef, bool | np.bool_):
+        raise TypeError(f"source_coef must be an array, a real number or a callable, got "
+                        f"{source_coef!r}")
+    if callable(source_coef):
+        w = real_array("source_coef(n_features)", source_coef(n_features))
+    elif np.ndim(source_coef) == 0:  # broadcast rule: a number c means c * ones(n_features)
+        return np.full(n_features, real_array("source_coef", source_coef).item())
+    else:
+        w = real_array("source_coef", source_coef)
     if w.ndim != 1:
         raise ValueError(
             f"source_coef must be a 1-D array of length n_features={n_features}, "
@@ -316,7 +327,7 @@ class AlphaRidgeCV(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "source_coef": ["array-like", None],
+        "source_coef": ["array-like", Real, callable, None],
         "gammas": ["array-like", None],
         "criterion": [StrOptions({"auto", *CRITERIA})],
     }
