@@ -187,6 +187,7 @@ _STUDY_STYLE = {
     "lora_gamma_loo": ("#1f77b4", "s", "--"),
     "lora_gamma_kfold": ("#17becf", "D", "--"),
     "lora_gamma_evidence": ("#9467bd", "^", "--"),
+    "lora_gamma_margin": ("#2ca02c", "P", "--"),
     "source_only": ("#8c564b", "*", ":"),
     "alpha_plugin": ("#bcbd22", "v", "-"),
     "alpha_loo": ("#e377c2", "<", "-"),

@@ -100,6 +100,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            _gamma_tuned("kfold")),
     Method("lora_gamma_evidence", "LoRA-like (α=1), γ_ft tuned by evidence", "baseline",
            _gamma_tuned("evidence")),
+    Method("lora_gamma_margin", "LoRA-like (α=1), γ_ft tuned by LOO-margin", "baseline",
+           _gamma_tuned("margin")),
     Method("alpha_plugin", "α-LoRA, plug-in α*", "alpha",
            lambda X, y, w, g, rng: (selection.plugin_alpha(X, y, w, g), g)),
     Method("alpha_loo", "α-LoRA, LOO α", "alpha",
@@ -124,7 +126,7 @@ TABLE1_METHODS = ("target_only", "lora", "lora_gamma_loo", "lora_gamma_evidence"
                   "alpha_loo", "alpha_gamma_loo", "alpha_gamma_evidence", "source_only", "oracle")
 STUDY_METHODS = (
     "target_only", "lora", "lora_gamma_loo", "lora_gamma_kfold", "lora_gamma_evidence",
-    "source_only", "alpha_plugin", "alpha_loo", "alpha_kfold",
+    "lora_gamma_margin", "source_only", "alpha_plugin", "alpha_loo", "alpha_kfold",
     "alpha_gamma_loo", "alpha_gamma_kfold", "alpha_gamma_margin", "alpha_gamma_evidence",
     "oracle",
 )
@@ -133,6 +135,7 @@ JOINT_VS_GAMMA_ONLY = (
     ("alpha_gamma_loo", "lora_gamma_loo"),
     ("alpha_gamma_kfold", "lora_gamma_kfold"),
     ("alpha_gamma_evidence", "lora_gamma_evidence"),
+    ("alpha_gamma_margin", "lora_gamma_margin"),
 )
 #: Split policies of the honest protocol (``stratify`` True / False of :func:`linear.amazon.split`).
 SPLIT_POLICIES = {True: "stratified", False: "plain permutation"}
