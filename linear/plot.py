@@ -196,6 +196,7 @@ _STUDY_STYLE = {
     "alpha_gamma_kfold": ("#17becf", "D", "-"),
     "alpha_gamma_margin": ("#2ca02c", "P", "-"),
     "alpha_gamma_evidence": ("#9467bd", "^", "-"),
+    "alpha_gamma_auto": ("#ff7f0e", "X", "-"),
     "oracle": ("#d62728", "h", ":"),
 }
 

@@ -117,6 +117,22 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("alpha_gamma_evidence", "α-LoRA, evidence (α, γ_ft)", "joint",
            lambda X, y, w, g, rng: selection.evidence_alpha_gamma(X, y, w)),
 )}
+def _cv_auto(X: np.ndarray, y: np.ndarray, w: np.ndarray, g: float,
+             rng: np.random.Generator) -> tuple[float, float]:
+    """The default of :class:`linear.AlphaRidgeCV` (``criterion="auto"``) on ±1 labels."""
+    import warnings
+
+    from .estimator import _auto_criterion
+
+    _, surf, _ = _auto_criterion(X, y, w, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return surf.best()
+
+
+METHODS["alpha_gamma_auto"] = Method(
+    "alpha_gamma_auto", "α-LoRA, AlphaRidgeCV default: criterion by LOO accuracy (α, γ_ft)",
+    "joint", _cv_auto)
 #: Labels of the two columns that are not fine-tuned classifiers.
 SPECIAL_LABELS = {
     "source_only": "source-only w̃ (no target data)",
@@ -128,7 +144,7 @@ STUDY_METHODS = (
     "target_only", "lora", "lora_gamma_loo", "lora_gamma_kfold", "lora_gamma_evidence",
     "lora_gamma_margin", "source_only", "alpha_plugin", "alpha_loo", "alpha_kfold",
     "alpha_gamma_loo", "alpha_gamma_kfold", "alpha_gamma_margin", "alpha_gamma_evidence",
-    "oracle",
+    "alpha_gamma_auto", "oracle",
 )
 #: (joint method, the gamma-only baseline tuned by the same criterion): what alpha adds.
 JOINT_VS_GAMMA_ONLY = (
