@@ -160,3 +160,78 @@ def test_figure3_pair_small():
     assert np.all((r.accuracy >= 0) & (r.accuracy <= 1))
     assert r.alphas[np.argmax(r.mean)] == r.empirical_alpha_star()
     assert np.all(np.isfinite(r.theory.accuracy(r.alphas)))
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 14: gamma-only baselines, paired two-way bootstrap, split policy
+# ---------------------------------------------------------------------------------------------
+def _fake_records(D, method="a", reference="b", n=20):
+    """Records whose paired difference acc(a) - acc(b) on (pair i, split j) is D[i, j]."""
+    recs = []
+    for i in range(D.shape[0]):
+        for j in range(D.shape[1]):
+            for m, acc in ((method, 0.5 + D[i, j]), (reference, 0.5)):
+                recs.append({"source": f"s{i}", "target": "t", "n": n, "seed": 0, "batch": j,
+                             "method": m, "accuracy": acc})
+    return recs
+
+
+def test_paired_bootstrap_is_the_two_way_resampling_mean():
+    rng = np.random.default_rng(3)
+    D = rng.normal(0.01, 0.02, size=(5, 7)) + rng.normal(0, 0.03, size=(5, 1))
+    res = protocols.paired_bootstrap(_fake_records(D), "a", "b", 20, reps=300, seed=11)
+    # reference: the same draws, resampled explicitly as D[rows][:, cols]
+    ref_rng = np.random.default_rng(11)
+    rows = ref_rng.integers(0, 5, size=(300, 5))
+    cols = ref_rng.integers(0, 7, size=(300, 7))
+    boot = np.array([D[r][:, c].mean() for r, c in zip(rows, cols, strict=True)])
+    assert res["mean"] == pytest.approx(D.mean())
+    assert res["lo"] == pytest.approx(np.quantile(boot, 0.025))
+    assert res["hi"] == pytest.approx(np.quantile(boot, 0.975))
+    assert (res["n_pairs"], res["n_splits"]) == (5, 7)
+    # pair-to-pair variation widens the interval beyond a SEM over splits of the pair average
+    assert res["hi"] - res["lo"] > 2 * 1.96 * res["sem_splits"] * 0.9
+
+
+def test_paired_bootstrap_of_a_constant_difference_is_a_point():
+    res = protocols.paired_bootstrap(_fake_records(np.full((3, 4), 0.02)), "a", "b", 20, reps=50)
+    assert res["lo"] == pytest.approx(0.02) and res["hi"] == pytest.approx(0.02)
+
+
+def test_gamma_only_baselines_fix_alpha_and_use_the_criterion(pair):
+    from linear import selection
+
+    _, T, w = pair
+    tr, _ = amazon.split(T.y, 40, 1, 0)
+    X, y = T.X[tr], T.y[tr]
+    for crit in ("loo", "kfold", "evidence", "margin"):
+        a, g = selection.gamma_only(crit, X, y, w, 1.0)
+        assert a == 1.0 and g in selection.DEFAULT_GAMMAS
+    # LOO: brute-force argmin over the grid of the LOO error at alpha = 1
+    errs = [selection.loo_surface(X, y, w, [g], alpha=1.0).scores[0]
+            for g in selection.DEFAULT_GAMMAS]
+    assert selection.gamma_only("loo", X, y, w)[1] == selection.DEFAULT_GAMMAS[int(np.argmax(errs))]
+    with pytest.raises(ValueError, match="criterion"):
+        selection.gamma_only("aic", X, y, w)
+
+
+@pytest.mark.parametrize("stratify, words", [(True, "stratified"), (False, "plain permutation")])
+def test_split_policy_is_a_parameter_and_recorded(stratify, words):
+    recs = protocols.honest_pair("books", "dvd", n=20, seeds=(1,), batches=2,
+                                 methods=("lora",), stratify=stratify)
+    assert {r["split"] for r in recs} == {words}
+    assert {r["split"] for r in protocols.summarize(recs)} == {words}
+    # the records come from amazon.split with that policy (same test-set size)
+    T = amazon.load("dvd")
+    tr, te = amazon.split(T.y, 20, 1, 1, stratify=stratify)
+    assert recs[1]["n_test"] == te.size
+    with pytest.raises(TypeError, match="stratify"):
+        protocols.split_policy("yes")
+
+
+def test_summarize_refuses_mixed_split_policies():
+    a = protocols.honest_pair("books", "dvd", n=20, seeds=(1,), batches=1, methods=("lora",))
+    b = protocols.honest_pair("books", "dvd", n=20, seeds=(1,), batches=1, methods=("lora",),
+                              stratify=False)
+    with pytest.raises(ValueError, match="mix split policies"):
+        protocols.summarize(a + b)
