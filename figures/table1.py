@@ -8,7 +8,8 @@ the paper's original protocol reproduced exactly (§6.2). --split stratified|per
 split policy, written in every title and CSV.
 
 Writes to figures/out/ (or --out): table1.png, table1.md, table1_honest.csv,
-table1_honest_bootstrap.csv, table1_honest_splits.csv.gz, table1_paper_protocol.csv. PNG at 150 dpi; every CSV row carries
+table1_honest_bootstrap.csv, table1_honest_splits.csv.gz, table1_paper_protocol.csv. PNG at 150
+dpi; every CSV row carries
 the run's parameters and the package version. A thin wrapper over the library, identical to
 `rescalora table1`.
 
