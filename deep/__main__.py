@@ -7,6 +7,7 @@ Examples::
     python -m deep train ... --out runs/rte --resume          # continue an interrupted run
     torchrun --nproc_per_node 2 -m deep train ...            # data-parallel (gloo on CPU)
     python -m deep eval --run runs/rte [--split dev]          # metrics of the saved adapter
+    python -m deep plot --run runs/rte                        # learning curve, alpha trajectory
 
 Every :class:`deep.train.TrainConfig` field is a flag (``--alpha-every 10``, ``--val-split
 0.1``, ``--target-modules query value``, ``--extra share_alpha=true``). The GLUE folder is
@@ -28,7 +29,8 @@ _HELP = {
     "task": "GLUE task: rte, mrpc, sst2, cola, stsb, qnli, mnli, mnli_mm, qqp",
     "model": "short name (minilm, smollm2, tiny-roberta, tiny-bert, tiny-llama), local HF folder "
              "or hub name (online only)",
-    "adapter": "adapter method, e.g. lora, alpha_lora, dora, alpha_dora, olora, adalora, ...",
+    "adapter": "adapter method, e.g. lora, alpha_lora, dora, alpha_dora, olora, adalora, ...; "
+               "full = full fine-tuning",
     "data_dir": "GLUE folder with RTE/, MRPC/, ... (default: $RESCALORA_GLUE_DIR, then "
                 "../shared/data/glue)",
     "out": "run directory (config, metrics, checkpoints, adapter)",
@@ -42,6 +44,12 @@ _HELP = {
     "model_dropout": "override the p of every dropout module of the base model",
     "extra": "extra AdapterConfig fields, KEY=VALUE (VALUE parsed as JSON when possible)",
     "allocator_options": "options of deep.allocation.make_allocator, KEY=VALUE",
+    "group_by_length": "length-grouped train batches and length-sorted evaluation",
+    "eval_every": "evaluate every this many steps (default: at each epoch end)",
+    "alpha_batch_size": "rows per alpha step (default: --batch-size)",
+    "alpha_mode": "alternating (paper: alpha every T steps on D_alpha) or joint (alpha in the "
+                  "AdamW step every step, lr --alpha-lr)",
+    "num_threads": "torch threads (default: $OMP_NUM_THREADS, else all cores up to 8)",
 }
 
 
@@ -108,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--adapter", default="adapter", help="adapter sub-folder: adapter or "
                         "best_adapter")
     p_eval.add_argument("--batch-size", type=int, default=64)
+    p_plot = sub.add_parser("plot", help="learning-curve and alpha-trajectory PNGs of a run")
+    p_plot.add_argument("--run", required=True, help="run directory written by 'train'")
     return parser
 
 
@@ -127,6 +137,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                               "trainable_parameters": summary["trainable_parameters"]}, indent=1))
         else:
             print(json.dumps(summary))
+        return 0
+    if args.command == "plot":
+        from .plots import plot_run
+
+        try:
+            paths = plot_run(args.run)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        for p in paths:
+            print(p)
         return 0
     from .train import evaluate_run
 

@@ -65,6 +65,7 @@ __all__ = [
     "subsample_indices",
     "TokenizedDataset",
     "tokenize",
+    "LazyTokenizedDataset",
     "DynamicPaddingCollator",
     "make_collator",
 ]
@@ -690,6 +691,58 @@ def tokenize(
         features = {"input_ids": [], "attention_mask": []}
     return TokenizedDataset(features=features, labels=list(rows.labels), task=rows.task,
                             split=rows.split)
+
+
+class LazyTokenizedDataset(torch.utils.data.Dataset):
+    """The rows of a :class:`GlueSplit`, tokenised only when first used (then cached).
+
+    ``dataset[i]`` equals ``tokenize(rows, ...)[i]`` (each row is tokenised on its own by
+    :func:`tokenize`, so tokenising a subset gives the same tokens). A run of 100 steps on
+    SST-2 touches 1.6k of the 67k training rows; this dataset tokenises those only.
+    :meth:`prefetch` tokenises many missing rows in one batched tokenizer call (the training
+    loop calls it for every batch). :attr:`char_lengths` (characters of ``text_a`` plus
+    ``text_b``) is a length proxy known without tokenising, used to group batches by length.
+    """
+
+    def __init__(self, rows: GlueSplit, tokenizer: Any, max_length: int, *,
+                 pair_separator: str | None = "auto") -> None:
+        self.rows, self.tokenizer, self.max_length = rows, tokenizer, max_length
+        self.pair_separator = pair_separator
+        self.task, self.split = rows.task, rows.split
+        self._cache: dict[int, dict[str, Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def char_lengths(self) -> np.ndarray:
+        a = np.fromiter((len(t) for t in self.rows.text_a), dtype=np.int64, count=len(self.rows))
+        if self.rows.text_b is not None:
+            a += np.fromiter((len(t) for t in self.rows.text_b), dtype=np.int64, count=len(self.rows))
+        return a
+
+    def prefetch(self, indices: Sequence[int] | np.ndarray) -> None:
+        missing = sorted({int(i) for i in indices} - self._cache.keys())
+        if not missing:
+            return
+        if missing[0] < 0 or missing[-1] >= len(self.rows):
+            raise IndexError(f"row {missing[0] if missing[0] < 0 else missing[-1]} out of range for "
+                             f"{len(self.rows)} rows")
+        part = tokenize(self.rows.select(missing), self.tokenizer, self.max_length,
+                        pair_separator=self.pair_separator)
+        for j, i in enumerate(missing):
+            self._cache[i] = part[j]
+
+    @property
+    def n_tokenized(self) -> int:
+        """How many rows have been tokenised so far."""
+        return len(self._cache)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        i = int(i)
+        if i not in self._cache:
+            self.prefetch([i])
+        return self._cache[i]
 
 
 class DynamicPaddingCollator:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import math
 import os
@@ -42,13 +43,27 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
+from .allocation import make_allocator
 from .alpha import AlphaOptimizer, CyclingBatches, alpha_statistics
+from .batching import LengthGroupedBatches
 from .checkpoint import latest_complete, load_checkpoint, save_checkpoint, write_text_atomic
+from .config import AdapterConfig
+from .data import LazyTokenizedDataset, carve_splits, get_task, load_glue, make_collator
+from .inject import adapter_layers, alpha_parameters, inject, named_alpha_parameters, trainable_parameters
+from .io import load_adapter, save_adapter
+from .layers import method_names
+from .metrics import compute_metrics
+from .models import load_model, load_tokenizer
+from .optim import LoFT
 
-__all__ = ["TrainConfig", "train", "evaluate", "evaluate_run"]
+__all__ = ["TrainConfig", "RunState", "train", "evaluate", "evaluate_run", "default_num_threads"]
 
 OPTIMIZERS = ("adamw", "loft")
+ALPHA_MODES = ("alternating", "joint")
+#: ``adapter="full"``: full fine-tuning (no adapter, every parameter trained): a reference row
+FULL = "full"
 
 
 def _check(cond: bool, field_name: str, value: Any, allowed: str) -> None:
@@ -83,13 +98,16 @@ class TrainConfig:
     alpha_lr: float = 5e-3
     alpha_every: int = 10
     alpha_split: float = 0.2
-    alpha_batch_size: int = 64
+    alpha_batch_size: int | None = None  # None: = batch_size
     alpha_optimizer: str = "adam"
+    alpha_mode: str = "alternating"  # or "joint": alpha in the AdamW step every step (alpha_lr)
     paper_compat: bool = False
     val_split: float = 0.0
     split_seed: int = 42
     seed: int = 0
     max_length: int = 128
+    group_by_length: bool = True  # length-grouped train batches, length-sorted evaluation
+    eval_every: int | None = None  # evaluate every this many steps (None: at each epoch end)
     subsample: int | None = None
     dev_subsample: int | None = None
     data_dir: str | None = None
@@ -104,18 +122,19 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict)  # adapter-specific AdapterConfig fields
 
     def __post_init__(self) -> None:
-        from .data import TASKS, get_task
+        from .data import TASKS
 
         try:
             get_task(self.task)
         except (ValueError, KeyError, TypeError):
             _check(False, "task", self.task, f"a GLUE task name, one of {sorted(TASKS)}")
-        for name in ("rank", "batch_size", "eval_batch_size", "alpha_every", "alpha_batch_size",
+        for name in ("rank", "batch_size", "eval_batch_size", "alpha_every",
                      "max_length", "checkpoint_every"):
             v = getattr(self, name)
             _check(isinstance(v, int) and not isinstance(v, bool) and v >= 1, name, v,
                    "a positive integer")
-        for name in ("max_steps", "subsample", "dev_subsample", "stop_after", "num_threads"):
+        for name in ("max_steps", "subsample", "dev_subsample", "stop_after", "num_threads",
+                     "alpha_batch_size", "eval_every"):
             v = getattr(self, name)
             _check(v is None or (isinstance(v, int) and v >= 1), name, v, "None or an integer >= 1")
         _check(self.epochs > 0 and math.isfinite(self.epochs), "epochs", self.epochs, "> 0")
@@ -140,10 +159,17 @@ class TrainConfig:
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
         if self.target_modules is not None and not isinstance(self.target_modules, str):
             object.__setattr__(self, "target_modules", tuple(self.target_modules))
-        # the adapter method is checked against the registry (import here: torch-heavy)
-        from .layers import method_names
 
-        _check(self.adapter in method_names(), "adapter", self.adapter, f"one of {method_names()}")
+        methods = (*method_names(), FULL)
+        _check(self.adapter in methods, "adapter", self.adapter, f"one of {methods}")
+        _check(self.alpha_mode in ALPHA_MODES, "alpha_mode", self.alpha_mode, f"one of {ALPHA_MODES}")
+        _check(self.adapter != FULL or (self.optimizer == "adamw" and not self.extra),
+               "adapter", self.adapter, "'full' only with optimizer='adamw' and no --extra options")
+
+    @property
+    def holds_out_alpha(self) -> bool:
+        """Whether ``D_alpha`` is carved from train (alternating alpha optimiser only)."""
+        return self.uses_alpha and self.alpha_mode == "alternating"
 
     @property
     def uses_alpha(self) -> bool:
@@ -152,6 +178,10 @@ class TrainConfig:
 
     #: fields that may differ between an interrupted run and its resumption
     RESUMABLE_CHANGES: ClassVar[tuple[str, ...]] = ("stop_after", "num_threads", "out", "data_dir")
+
+    @property
+    def effective_alpha_batch_size(self) -> int:
+        return self.batch_size if self.alpha_batch_size is None else self.alpha_batch_size
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples as lists); :meth:`from_json` inverts it."""
@@ -216,8 +246,6 @@ def _canonical(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _csv_text(rows: list[dict[str, Any]]) -> str:
-    import io
-
     columns = sorted({k for r in rows for k in r}, key=_column_key)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
@@ -254,37 +282,36 @@ def _to(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
 
 @dataclass
 class _Data:
-    """Everything the loop reads: tokenised train/dev, the carved index sets, the collator."""
+    """Everything the loop reads: train/dev rows (tokenised lazily), the carved index sets, the
+    collator."""
 
-    train: Any
-    dev: Any
+    train: LazyTokenizedDataset
+    dev: LazyTokenizedDataset
     rows: dict[str, np.ndarray]
     collate: Any
     regression: bool
 
 
 def _prepare_data(cfg: TrainConfig, tokenizer: Any) -> _Data:
-    from .data import carve_splits, get_task, load_glue, make_collator, tokenize
-
     spec = get_task(cfg.task)
     train_rows = load_glue(spec, "train", cfg.data_dir, subsample=cfg.subsample, seed=cfg.split_seed)
     dev_rows = load_glue(spec, "dev", cfg.data_dir, subsample=cfg.dev_subsample, seed=cfg.split_seed)
     fractions: dict[str, float] = {}
-    if cfg.uses_alpha:
+    if cfg.holds_out_alpha:
         fractions["alpha"] = cfg.alpha_split
     if cfg.val_split > 0:
         fractions["val"] = cfg.val_split
     n = len(train_rows)
     if fractions:
         rows = carve_splits(n, fractions, cfg.split_seed)
-        if cfg.uses_alpha and cfg.paper_compat:
+        if cfg.holds_out_alpha and cfg.paper_compat:
             rows["rest"] = np.setdiff1d(np.arange(n), rows.get("val", np.empty(0, np.int64)))
     else:
         rows = {"rest": np.arange(n, dtype=np.int64)}
     rows["adapter"] = rows.pop("rest")
     return _Data(
-        train=tokenize(train_rows, tokenizer, cfg.max_length),
-        dev=tokenize(dev_rows, tokenizer, cfg.max_length),
+        train=LazyTokenizedDataset(train_rows, tokenizer, cfg.max_length),
+        dev=LazyTokenizedDataset(dev_rows, tokenizer, cfg.max_length),
         rows=rows,
         collate=make_collator(tokenizer, spec),
         regression=spec.is_regression,
@@ -292,13 +319,13 @@ def _prepare_data(cfg: TrainConfig, tokenizer: Any) -> _Data:
 
 
 def _build_model(cfg: TrainConfig) -> tuple[torch.nn.Module, Any]:
-    from . import AdapterConfig, inject
-    from .models import load_model, load_tokenizer
-
     tokenizer = load_tokenizer(cfg.model)
     model = load_model(cfg.model, cfg.task, seed=cfg.seed)
     if cfg.model_dropout is not None:
         _set_dropout(model, cfg.model_dropout)
+    if cfg.adapter == FULL:
+        model.requires_grad_(True)
+        return model, tokenizer
     acfg = AdapterConfig(method=cfg.adapter, rank=cfg.rank, lora_alpha=cfg.lora_alpha,
                          dropout=cfg.lora_dropout, target_modules=cfg.target_modules,
                          seed=cfg.seed, **cfg.extra)
@@ -306,21 +333,43 @@ def _build_model(cfg: TrainConfig) -> tuple[torch.nn.Module, Any]:
     return model, tokenizer
 
 
+def default_num_threads() -> int:
+    """Threads a run uses when ``num_threads`` is None: ``$OMP_NUM_THREADS`` when set, else every
+    core up to 8 (MiniLM-size models do not get faster beyond that on CPU; on a GPU the number
+    only affects the data path)."""
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) >= 1:
+        return int(env)
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def _items(dataset: Any, idx: np.ndarray) -> list[dict[str, Any]]:
+    if hasattr(dataset, "prefetch"):
+        dataset.prefetch(idx)
+    return [dataset[int(i)] for i in idx]
+
+
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, dataset: Any, collate: Any, task: str, *,
-             rows: np.ndarray | None = None, batch_size: int = 64, bf16: bool = False) -> dict[str, float]:
+             rows: np.ndarray | None = None, batch_size: int = 64, bf16: bool = False,
+             sort_by_length: bool = True) -> dict[str, float]:
     """Task metrics (:func:`deep.metrics.compute_metrics`) of ``model`` on ``dataset`` (all rows
-    or ``rows``), in eval mode, batched; the model's train/eval mode is restored."""
-    from .metrics import compute_metrics
+    or ``rows``), in eval mode, batched; the model's train/eval mode is restored.
 
+    ``sort_by_length`` (default) batches the rows longest first, so each batch pads to a
+    similar length (the metrics do not depend on the order; padding is masked)."""
     idx = np.arange(len(dataset)) if rows is None else np.asarray(rows)
+    items = _items(dataset, idx)
+    if sort_by_length:
+        order = np.argsort([-len(it["input_ids"]) for it in items], kind="stable")
+        items = [items[i] for i in order]
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     outs, labels = [], []
     try:
-        for start in range(0, idx.size, batch_size):
-            batch = _to(collate([dataset[int(i)] for i in idx[start:start + batch_size]]), device)
+        for start in range(0, len(items), batch_size):
+            batch = _to(collate(items[start:start + batch_size]), device)
             y = batch.pop("labels")
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 outs.append(_logits(model(**batch)).float().cpu())
@@ -339,8 +388,6 @@ def evaluate(model: torch.nn.Module, dataset: Any, collate: Any, task: str, *,
 def _state_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """Every tensor the run changes: trainable parameters, alpha vectors (frozen between alpha
     steps) and the buffers of adapter layers (e.g. rank masks). Names as in ``state_dict``."""
-    from . import adapter_layers, alpha_parameters
-
     alpha_ids = {id(p) for p in alpha_parameters(model)}
     out: dict[str, torch.Tensor] = {}
     seen: set[int] = set()
@@ -370,6 +417,91 @@ def _load_state_tensors(model: torch.nn.Module, tensors: dict[str, torch.Tensor]
             t.copy_(src)
 
 
+def _alpha_summary(alphas: list[torch.nn.Parameter]) -> dict[str, float]:
+    a = torch.cat([p.detach().reshape(-1).float() for p in alphas])
+    return {"alpha_mean": float(a.mean()), "alpha_std": float(a.std(unbiased=False)),
+            "alpha_min": float(a.min()), "alpha_max": float(a.max())}
+
+
+# ----------------------------------------------------------------------------------------
+# the run state: everything a checkpoint holds
+# ----------------------------------------------------------------------------------------
+@dataclass
+class RunState:
+    """What changes during a run, with one ``state_dict`` / ``load_state_dict`` pair used by
+    both checkpointing and resume (so their keys cannot drift apart)."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    batches: Any
+    alpha_opt: AlphaOptimizer | None = None
+    alpha_batches: CyclingBatches | None = None
+    allocator: Any = None
+    step: int = 0
+    epoch_loss: float = 0.0
+    epoch_rows: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    alpha_log: list[dict[str, Any]] = field(default_factory=list)
+    step_log: list[dict[str, Any]] = field(default_factory=list)
+    best: dict[str, Any] | None = None
+    timers: dict[str, float] = field(default_factory=lambda: {"loop": 0.0, "alpha": 0.0, "eval": 0.0})
+    tokens: dict[str, int] = field(default_factory=lambda: {"padded": 0, "real": 0})  # train batches
+
+    def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
+        """``(tensors, optimiser states, plain state)`` as :func:`save_checkpoint` takes them."""
+        tensors = {n: t.cpu() for n, t in _state_tensors(self.model).items()}
+        tensors["__rng__"] = torch.get_rng_state()
+        optim = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                 "alpha": self.alpha_opt.state_dict() if self.alpha_opt else None,
+                 "allocator": self.allocator.state_dict() if self.allocator is not None else None}
+        plain = {"step": self.step, "epoch_loss": self.epoch_loss, "epoch_rows": self.epoch_rows,
+                 "batches": self.batches.state_dict(),
+                 "alpha_batches": self.alpha_batches.state_dict() if self.alpha_batches else None,
+                 "history": self.history, "alpha_log": self.alpha_log, "step_log": self.step_log,
+                 "best": self.best, "timers": self.timers, "tokens": self.tokens}
+        return tensors, optim, plain
+
+    def load_state_dict(self, tensors: dict[str, torch.Tensor], optim: dict[str, Any],
+                        plain: dict[str, Any]) -> None:
+        _load_state_tensors(self.model, tensors)
+        self.optimizer.load_state_dict(optim["optimizer"])
+        self.scheduler.load_state_dict(optim["scheduler"])
+        if self.alpha_opt is not None:
+            self.alpha_opt.load_state_dict(optim["alpha"])
+        if self.allocator is not None:
+            self.allocator.load_state_dict(optim["allocator"])
+        torch.set_rng_state(tensors["__rng__"])
+        self.batches.load_state_dict(plain["batches"])
+        if self.alpha_batches is not None:
+            self.alpha_batches.load_state_dict(plain["alpha_batches"])
+        self.step, self.epoch_loss, self.epoch_rows = plain["step"], plain["epoch_loss"], plain["epoch_rows"]
+        self.history, self.alpha_log, self.best = plain["history"], plain["alpha_log"], plain["best"]
+        self.step_log = plain.get("step_log", [])
+        self.timers = plain.get("timers", self.timers)
+        self.tokens = plain.get("tokens", self.tokens)
+
+
+def _make_optimizer(cfg: TrainConfig, model: torch.nn.Module, trainable: list[torch.nn.Parameter],
+                    alphas: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    if cfg.optimizer == "loft":
+        return LoFT.from_model(model, exclude=alphas, lr=cfg.lr, betas=cfg.betas,
+                               weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm)
+    groups: list[dict[str, Any]] = [{"params": trainable}]
+    if alphas and cfg.alpha_mode == "joint":
+        # joint: alpha is one more AdamW group (its own lr, no weight decay: decay would pull it
+        # to 0, not to its initial value 1), updated every step on the adapter batches
+        groups.append({"params": alphas, "lr": cfg.alpha_lr, "weight_decay": 0.0})
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+
+
+def _make_batches(cfg: TrainConfig, data: _Data) -> Any:
+    rows = data.rows["adapter"]
+    if cfg.group_by_length:
+        return LengthGroupedBatches(rows, data.train.char_lengths, cfg.batch_size, seed=cfg.seed)
+    return CyclingBatches(rows, cfg.batch_size, seed=cfg.seed)
+
+
 # ----------------------------------------------------------------------------------------
 # the loop
 # ----------------------------------------------------------------------------------------
@@ -377,11 +509,15 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
     """Run (or resume) one training run; return the summary written to ``<out>/summary.json``.
 
     Files under ``cfg.out``: ``config.json``; ``metrics.json`` / ``metrics.csv`` (one row per
-    epoch: train loss, dev metrics, validation metrics when carved, mean alpha);
-    ``alpha_stats.json`` (per epoch and layer: mean/std/min/max of alpha); ``checkpoints/``
-    (atomic, every ``checkpoint_every`` steps; the last ``keep_checkpoints`` kept);
-    ``adapter/`` (:func:`deep.save_adapter` of the final model); ``best_adapter/`` (only with
-    ``val_split > 0``: the epoch with the best validation primary metric); ``summary.json``.
+    evaluation — each epoch end, or every ``eval_every`` steps — : train loss, dev metrics,
+    validation metrics when carved, alpha mean/std); ``steps.csv`` (one row per step: step,
+    loss, lr, alpha mean/std/min/max, and the dev/val metrics on evaluation steps);
+    ``alpha_stats.json`` (per evaluation and layer: mean/std/min/max of alpha);
+    ``checkpoints/`` (atomic, every ``checkpoint_every`` steps; the last ``keep_checkpoints``
+    kept); ``adapter/`` (:func:`deep.save_adapter` of the final model; not for
+    ``adapter="full"``); ``best_adapter/`` (only with ``val_split > 0``: the evaluation with the
+    best validation primary metric); ``summary.json`` (also the time shares of the alpha step
+    and of evaluation, and the padded/real token counts of the training batches).
 
     ``resume=True`` continues from the newest complete checkpoint (a fresh start when there is
     none); the configuration must match the one in ``config.json`` except
@@ -389,16 +525,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
     step ``N`` like a killed process would (no extra checkpoint) and returns
     ``{"status": "stopped", ...}``.
     """
-    from tqdm.auto import tqdm
-
-    from . import alpha_parameters, named_alpha_parameters, save_adapter
-    from .allocation import make_allocator
-    from .data import get_task
-
     distributed = _init_distributed()
     rank, world = _dist()
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
+    torch.set_num_threads(cfg.num_threads or default_num_threads())
     out = Path(cfg.out)
     ckpt_root = out / "checkpoints"
     if rank == 0:
@@ -425,84 +554,45 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
         alphas = alpha_parameters(model)
         alpha_ids = {id(p) for p in alphas}  # frozen by AlphaOptimizer only later: exclude here
         trainable = [p for p in model.parameters() if p.requires_grad and id(p) not in alpha_ids]
-        adapter_rows = data.rows["adapter"]
-        steps_per_epoch = math.ceil(adapter_rows.size / cfg.batch_size)
+        steps_per_epoch = math.ceil(data.rows["adapter"].size / cfg.batch_size)
         total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
+        eval_every = cfg.eval_every or steps_per_epoch
 
-        if cfg.optimizer == "loft":
-            from .optim import LoFT
-
-            optimizer: torch.optim.Optimizer = LoFT.from_model(
-                model, exclude=alphas, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
-                max_grad_norm=cfg.max_grad_norm)
-        else:
-            optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, betas=cfg.betas,
-                                          weight_decay=cfg.weight_decay)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda k: max(0.0, 1.0 - k / total_steps))
-        alpha_opt = AlphaOptimizer(alphas, trainable, every=cfg.alpha_every, lr=cfg.alpha_lr,
-                                   betas=cfg.betas, kind=cfg.alpha_optimizer) if alphas else None
-        allocator = make_allocator(model, total_steps, **cfg.allocator_options)
-        batches = CyclingBatches(adapter_rows, cfg.batch_size, seed=cfg.seed)
-        alpha_batches = None
-        if alpha_opt is not None:
+        optimizer = _make_optimizer(cfg, model, trainable, alphas)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: max(0.0, 1.0 - k / total_steps))
+        state = RunState(model, optimizer, scheduler, _make_batches(cfg, data),
+                         allocator=make_allocator(model, total_steps, **cfg.allocator_options))
+        if alphas and cfg.alpha_mode == "alternating":
+            state.alpha_opt = AlphaOptimizer(alphas, trainable, every=cfg.alpha_every, lr=cfg.alpha_lr,
+                                             betas=cfg.betas, kind=cfg.alpha_optimizer)
             alpha_rows = data.rows["alpha"]
-            alpha_batches = CyclingBatches(alpha_rows, min(cfg.alpha_batch_size, alpha_rows.size),
-                                           seed=cfg.seed + 7919)
+            state.alpha_batches = CyclingBatches(
+                alpha_rows, min(cfg.effective_alpha_batch_size, alpha_rows.size), seed=cfg.seed + 7919)
         ddp_model: torch.nn.Module = model
         if distributed:
             ddp_model = torch.nn.parallel.DistributedDataParallel(
                 model, device_ids=[device.index] if device.type == "cuda" else None)
-
-        history: list[dict[str, Any]] = []
-        alpha_log: list[dict[str, Any]] = []
-        step, epoch_loss, epoch_rows, best = 0, 0.0, 0, None
         if start is not None:
-            tensors, optim_state, state = load_checkpoint(start)
-            _load_state_tensors(model, tensors)
-            optimizer.load_state_dict(optim_state["optimizer"])
-            scheduler.load_state_dict(optim_state["scheduler"])
-            if alpha_opt is not None:
-                alpha_opt.load_state_dict(optim_state["alpha"])
-            if allocator is not None:
-                allocator.load_state_dict(optim_state["allocator"])
-            torch.set_rng_state(tensors["__rng__"])
-            batches.load_state_dict(state["batches"])
-            if alpha_batches is not None:
-                alpha_batches.load_state_dict(state["alpha_batches"])
-            step, epoch_loss, epoch_rows = state["step"], state["epoch_loss"], state["epoch_rows"]
-            history, alpha_log, best = state["history"], state["alpha_log"], state["best"]
-
-        def save(k: int) -> None:
-            if rank != 0:
-                return
-            tensors = {n: t.cpu() for n, t in _state_tensors(model).items()}
-            tensors["__rng__"] = torch.get_rng_state()
-            optim_state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                           "alpha": alpha_opt.state_dict() if alpha_opt else None,
-                           "allocator": allocator.state_dict() if allocator is not None else None}
-            state = {"step": k, "epoch_loss": epoch_loss, "epoch_rows": epoch_rows,
-                     "batches": batches.state_dict(),
-                     "alpha_batches": alpha_batches.state_dict() if alpha_batches else None,
-                     "history": history, "alpha_log": alpha_log, "best": best}
-            save_checkpoint(ckpt_root, k, tensors, optim_state, state, keep=cfg.keep_checkpoints)
-
-        def shard(rows: np.ndarray) -> np.ndarray:
-            return rows[rank::world]
+            state.load_state_dict(*load_checkpoint(start))
+        allocator, alpha_opt = state.allocator, state.alpha_opt
 
         def batch_loss(net: torch.nn.Module, rows: np.ndarray, total: int) -> torch.Tensor:
-            batch = _to(data.collate([data.train[int(i)] for i in shard(rows)]), device)
+            batch = _to(data.collate(_items(data.train, rows[rank::world])), device)
             labels = batch.pop("labels")
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                 logits = _logits(net(**batch))
             # mean over the GLOBAL batch; DDP / all_reduce_gradients average over processes
             return _loss_sum(logits, labels, data.regression) * (world / total)
 
-        t0 = time.perf_counter()
-        bar = tqdm(total=total_steps, initial=step, desc=f"{cfg.task} {cfg.adapter}",
+        bar = tqdm(total=total_steps, initial=state.step, desc=f"{cfg.task} {cfg.adapter}",
                    disable=not progress or rank != 0, dynamic_ncols=True)
-        while step < total_steps:
-            rows = next(batches)
+        t_start = time.perf_counter() - state.timers["loop"]
+        while state.step < total_steps:
+            rows = next(state.batches)
+            lengths = [len(it["input_ids"]) for it in _items(data.train, rows)]
+            state.tokens["padded"] += max(lengths) * len(lengths)
+            state.tokens["real"] += sum(lengths)
+            lr_now = float(scheduler.get_last_lr()[0])
             loss = batch_loss(ddp_model, rows, rows.size)
             reg = allocator.loss() if allocator is not None else None
             (loss if reg is None else loss + reg).backward()
@@ -516,83 +606,119 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
                     with torch.no_grad():
                         return batch_loss(model, rows_now, rows_now.size)
 
-                allocator.step(step, loss_fn=current_loss)
+                allocator.step(state.step, loss_fn=current_loss)
             optimizer.zero_grad(set_to_none=True)
-            if alpha_opt is not None and alpha_opt.should_step(step):
-                assert alpha_batches is not None
-                arows = next(alpha_batches)
+            if alpha_opt is not None and alpha_opt.should_step(state.step):
+                assert state.alpha_batches is not None
+                t_alpha = time.perf_counter()
+                arows = next(state.alpha_batches)
 
                 def alpha_loss(arows: np.ndarray = arows) -> torch.Tensor:
                     return batch_loss(model, arows, arows.size)
 
-                alpha_opt.step(alpha_loss, step, arows)
-            epoch_loss += _all_reduce_mean(float(loss.detach())) * rows.size  # global mean x rows
-            epoch_rows += rows.size
-            step += 1
+                alpha_opt.step(alpha_loss, state.step, arows)
+                state.timers["alpha"] += time.perf_counter() - t_alpha
+            step_loss = _all_reduce_mean(float(loss.detach()))
+            state.epoch_loss += step_loss * rows.size  # global mean x rows
+            state.epoch_rows += rows.size
+            state.step += 1
+            step = state.step
+            log: dict[str, Any] = {"step": step, "loss": step_loss, "lr": lr_now}
+            if alphas:
+                log |= _alpha_summary(alphas)
             bar.update(1)
-            bar.set_postfix(loss=f"{epoch_loss / max(epoch_rows, 1):.4f}")
+            bar.set_postfix(loss=f"{state.epoch_loss / max(state.epoch_rows, 1):.4f}")
 
-            if step % steps_per_epoch == 0 or step == total_steps:
-                row: dict[str, Any] = {"epoch": round(step / steps_per_epoch, 4), "step": step,
-                                       "train_loss": epoch_loss / max(epoch_rows, 1)}
-                for k, v in evaluate(model, data.dev, data.collate, cfg.task,
-                                     batch_size=cfg.eval_batch_size, bf16=cfg.bf16).items():
-                    row[f"dev_{k}"] = v
+            if step % eval_every == 0 or step == total_steps:
+                t_eval = time.perf_counter()
+                row = _evaluation_row(cfg, state, data, model, alphas, step, steps_per_epoch)
+                state.timers["eval"] += time.perf_counter() - t_eval
                 if "val" in data.rows:
-                    for k, v in evaluate(model, data.train, data.collate, cfg.task, rows=data.rows["val"],
-                                         batch_size=cfg.eval_batch_size, bf16=cfg.bf16).items():
-                        row[f"val_{k}"] = v
                     score = row[f"val_{spec.primary_metric}"]
-                    if rank == 0 and (best is None or score > best["score"]):
-                        best = {"score": score, "step": step, "epoch": row["epoch"]}
+                    if rank == 0 and (state.best is None or score > state.best["score"]):
+                        state.best = {"score": score, "step": step, "epoch": row["epoch"]}
                         save_adapter(model, out / "best_adapter")
-                if alphas:
-                    stats = alpha_statistics(named_alpha_parameters(model))
-                    row["alpha_mean"] = float(np.mean([s["mean"] for s in stats.values()]))
-                    row["alpha_std"] = float(np.mean([s["std"] for s in stats.values()]))
-                    alpha_log.append({"step": step, "epoch": row["epoch"], "layers": stats})
-                if allocator is not None:
-                    row["active_rank"] = int(sum(allocator.ranks().values()))
-                history.append(row)
-                epoch_loss, epoch_rows = 0.0, 0
+                log |= {k: v for k, v in row.items() if k.startswith(("dev_", "val_"))}
                 bar.set_postfix(loss=f"{row['train_loss']:.4f}",
                                 **{spec.primary_metric: f"{row[f'dev_{spec.primary_metric}']:.4f}"})
+            state.step_log.append(log)
+            state.timers["loop"] = time.perf_counter() - t_start
+            if step % eval_every == 0 or step == total_steps or step % cfg.checkpoint_every == 0:
                 if rank == 0:
-                    _write_logs(out, history, alpha_log)
-            if step % cfg.checkpoint_every == 0 or step == total_steps:
-                save(step)
+                    _write_logs(out, state)
+            if (step % cfg.checkpoint_every == 0 or step == total_steps) and rank == 0:
+                save_checkpoint(ckpt_root, step, *state.state_dict(), keep=cfg.keep_checkpoints)
             if cfg.stop_after is not None and step >= cfg.stop_after and step < total_steps:
                 bar.close()
                 return {"status": "stopped", "step": step}
         bar.close()
 
-        from . import trainable_parameters
-
-        counts = trainable_parameters(model)
+        loop = state.timers["loop"]
         summary = {
             "status": "done",
             "config": cfg.to_json(),
             "steps": total_steps,
             "steps_per_epoch": steps_per_epoch,
             "rows": {k: int(v.size) for k, v in data.rows.items()} | {"dev": len(data.dev)},
-            "final": _canonical(history[-1]),
-            "best_on_val": best,
-            "trainable_parameters": counts,
-            "seconds": time.perf_counter() - t0,
+            "final": _canonical(state.history[-1]),
+            "best_on_val": state.best,
+            "trainable_parameters": trainable_parameters(model),
+            "seconds": loop,
+            "alpha_seconds": state.timers["alpha"],
+            "alpha_share": state.timers["alpha"] / loop if loop > 0 else 0.0,
+            "eval_seconds": state.timers["eval"],
+            "eval_share": state.timers["eval"] / loop if loop > 0 else 0.0,
+            "train_tokens": {"padded": int(state.tokens["padded"]), "real": int(state.tokens["real"])},
+            "rows_tokenized": data.train.n_tokenized,
             "world_size": world,
         }
         if rank == 0:
-            save_adapter(model, out / "adapter")
+            if cfg.adapter != FULL:
+                save_adapter(model, out / "adapter")
             write_text_atomic(out / "summary.json", json.dumps(summary, indent=1, sort_keys=True) + "\n")
     return summary
 
 
-def _write_logs(out: Path, history: list[dict[str, Any]], alpha_log: list[dict[str, Any]]) -> None:
-    history = [_canonical(r) for r in history]
+def _evaluation_row(cfg: TrainConfig, state: RunState, data: _Data, model: torch.nn.Module,
+                    alphas: list[torch.nn.Parameter], step: int, steps_per_epoch: int) -> dict[str, Any]:
+    """One row of ``metrics.csv``: train loss since the last evaluation, dev (and val) metrics,
+    alpha statistics, active rank; appended to the history (and the alpha log)."""
+    row: dict[str, Any] = {"epoch": round(step / steps_per_epoch, 4), "step": step,
+                           "train_loss": state.epoch_loss / max(state.epoch_rows, 1)}
+    kw = {"batch_size": cfg.eval_batch_size, "bf16": cfg.bf16, "sort_by_length": cfg.group_by_length}
+    for k, v in evaluate(model, data.dev, data.collate, cfg.task, **kw).items():
+        row[f"dev_{k}"] = v
+    if "val" in data.rows:
+        for k, v in evaluate(model, data.train, data.collate, cfg.task, rows=data.rows["val"], **kw).items():
+            row[f"val_{k}"] = v
+    if alphas:
+        stats = alpha_statistics(named_alpha_parameters(model))
+        row["alpha_mean"] = float(np.mean([s["mean"] for s in stats.values()]))
+        row["alpha_std"] = float(np.mean([s["std"] for s in stats.values()]))
+        state.alpha_log.append({"step": step, "epoch": row["epoch"], "layers": stats})
+    if state.allocator is not None:
+        row["active_rank"] = int(sum(state.allocator.ranks().values()))
+    state.history.append(row)
+    state.epoch_loss, state.epoch_rows = 0.0, 0
+    return row
+
+
+STEP_COLUMNS = ("step", "loss", "lr", "alpha_mean", "alpha_std", "alpha_min", "alpha_max")
+
+
+def _write_logs(out: Path, state: RunState) -> None:
+    history = [_canonical(r) for r in state.history]
     write_text_atomic(out / "metrics.json", json.dumps(history, indent=1) + "\n")
     write_text_atomic(out / "metrics.csv", _csv_text(history))
-    if alpha_log:
-        write_text_atomic(out / "alpha_stats.json", json.dumps(alpha_log, indent=1) + "\n")
+    if state.alpha_log:
+        write_text_atomic(out / "alpha_stats.json", json.dumps(state.alpha_log, indent=1) + "\n")
+    extra = sorted({k for r in state.step_log for k in r} - set(STEP_COLUMNS))
+    columns = [c for c in STEP_COLUMNS if any(c in r for r in state.step_log)] + extra
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", restval="")
+    writer.writeheader()
+    writer.writerows(state.step_log)
+    write_text_atomic(out / "steps.csv", buf.getvalue())
 
 
 def _check_resumable(cfg: TrainConfig, path: Path) -> None:
@@ -614,9 +740,6 @@ def evaluate_run(run_dir: str | os.PathLike[str], split: str = "dev", *, data_di
 
     The model is rebuilt from ``<run_dir>/config.json`` (same base model and adapter config),
     the adapter loaded with :func:`deep.load_adapter` (no unpickling)."""
-    from . import load_adapter
-    from .data import get_task, load_glue, make_collator, tokenize
-
     run_dir = Path(run_dir)
     path = run_dir / "config.json"
     if not path.is_file():
@@ -634,5 +757,5 @@ def evaluate_run(run_dir: str | os.PathLike[str], split: str = "dev", *, data_di
     rows = load_glue(spec, split, cfg.data_dir,
                      subsample=cfg.dev_subsample if split in ("dev", "validation") else None,
                      seed=cfg.split_seed)
-    dataset = tokenize(rows, tokenizer, cfg.max_length)
+    dataset = LazyTokenizedDataset(rows, tokenizer, cfg.max_length)
     return evaluate(model, dataset, make_collator(tokenizer, spec), cfg.task, batch_size=batch_size)

@@ -97,7 +97,7 @@ def test_alpha_steps_only_every_T_on_held_out_rows(glue, tmp_path, monkeypatch):
 
     monkeypatch.setattr(dt, "CyclingBatches", RecordingBatches)
     monkeypatch.setattr(dt, "AlphaOptimizer", RecordingAlpha)
-    cfg = _cfg(glue, tmp_path / "run", alpha_every=4, max_steps=17)
+    cfg = _cfg(glue, tmp_path / "run", alpha_every=4, max_steps=17, group_by_length=False)
     summary = train(cfg, progress=False)
 
     from deep.data import carve_splits
