@@ -637,7 +637,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
                     score = row[f"val_{spec.primary_metric}"]
                     if rank == 0 and (state.best is None or score > state.best["score"]):
                         state.best = {"score": score, "step": step, "epoch": row["epoch"]}
-                        save_adapter(model, out / "best_adapter")
+                        if cfg.adapter != FULL:
+                            save_adapter(model, out / "best_adapter")
                 log |= {k: v for k, v in row.items() if k.startswith(("dev_", "val_"))}
                 bar.set_postfix(loss=f"{row['train_loss']:.4f}",
                                 **{spec.primary_metric: f"{row[f'dev_{spec.primary_metric}']:.4f}"})
@@ -654,6 +655,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
         bar.close()
 
         loop = state.timers["loop"]
+        counts = trainable_parameters(model)
+        if cfg.adapter == FULL:  # the adapter/head grouping does not apply: count what trained
+            counts["total_trainable"] = sum(p.numel() for p in trainable)
         summary = {
             "status": "done",
             "config": cfg.to_json(),
@@ -662,7 +666,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
             "rows": {k: int(v.size) for k, v in data.rows.items()} | {"dev": len(data.dev)},
             "final": _canonical(state.history[-1]),
             "best_on_val": state.best,
-            "trainable_parameters": trainable_parameters(model),
+            "trainable_parameters": counts,
             "seconds": loop,
             "alpha_seconds": state.timers["alpha"],
             "alpha_share": state.timers["alpha"] / loop if loop > 0 else 0.0,
