@@ -1,0 +1,63 @@
+"""figures/glue/glue_study_v2.py end to end on a tiny random model, and its confidence interval
+against scipy."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from .test_train import glue  # noqa: F401  (fixture)
+
+SCRIPT = Path(__file__).resolve().parents[2] / "figures" / "glue" / "glue_study_v2.py"
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("glue_study_v2", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_paired_ci_matches_scipy():
+    d = np.array([0.8, -0.3, 1.1, 0.4, 0.2])
+    m, lo, hi = _module().paired_ci(d)
+    ref = stats.ttest_1samp(d, 0.0).confidence_interval(0.95)
+    assert m == pytest.approx(d.mean()) and lo == pytest.approx(ref.low) and hi == pytest.approx(ref.high)
+    a, b = np.array([0.81, 0.79, 0.84]), np.array([0.80, 0.80, 0.82])
+    ref2 = stats.ttest_rel(a, b).confidence_interval(0.95)
+    assert _module().paired_ci(a - b)[1:] == pytest.approx((ref2.low, ref2.high))
+
+
+def test_study_runs_end_to_end_on_a_tiny_model(glue, tmp_path):  # noqa: F811
+    rc = _module().main(["--model", "tiny-roberta", "--tasks", "sst2", "--methods", "lora_gauss",
+                         "alpha_lora", "--seeds", "2", "--steps", "3", "--rank", "2", "--batch-size", "8",
+                         "--data-dir", str(glue), "--runs", str(tmp_path / "runs"),
+                         "--out", str(tmp_path / "out"), "--no-progress"])
+    assert rc == 0
+    with (tmp_path / "out" / "runs.csv").open() as f:
+        runs = list(csv.DictReader(f))
+    assert list(runs[0])[:8] == ["task", "method", "seed", "protocol", "metric", "value", "steps",
+                                 "alpha_moved"]
+    assert len(runs) == 2 * 2 * 2  # methods x seeds x protocols
+    for r in runs:  # the paper protocol picks the best periodic dev score: never below honest
+        if r["protocol"] == "paper":
+            honest = next(h for h in runs if h["protocol"] == "honest" and h["method"] == r["method"]
+                          and h["seed"] == r["seed"])
+            assert float(r["value"]) >= float(honest["value"])
+    with (tmp_path / "out" / "summary.csv").open() as f:
+        summary = list(csv.DictReader(f))
+    assert {"task", "method", "n_seeds", "mean", "std", "majority_baseline", "diff_vs_lora", "ci_low",
+            "ci_high"} <= set(summary[0])
+    with (tmp_path / "out" / "tuning.csv").open() as f:
+        tuning = list(csv.DictReader(f))
+    # the same number of trials for every method, chosen on the validation split
+    counts = {m: sum(r["method"] == m for r in tuning) for m in ("lora_gauss", "alpha_lora")}
+    assert counts["lora_gauss"] == counts["alpha_lora"] == 3
+    assert all(r["val_metric"].startswith("val_") for r in tuning)
+    assert (tmp_path / "out" / "glue_v2.png").read_bytes()[:4] == b"\x89PNG"
