@@ -56,10 +56,25 @@ from transformers import TrainerCallback
 
 from .alpha import AlphaOptimizer, CyclingBatches, split_for_alpha
 
-__all__ = ["AlphaCallback", "AllocationCallback", "split_for_alpha_dataset"]
+__all__ = ["AlphaCallback", "AllocationCallback", "find_alpha_parameters",
+           "split_for_alpha_dataset"]
 
 #: File written by :class:`AlphaCallback` into each Trainer checkpoint folder.
 ALPHA_STATE_FILE = "alpha_callback.pt"
+
+
+def find_alpha_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """Every alpha vector of ``model``: those of :func:`deep.inject` layers, then those of a
+    PEFT model built with :class:`deep.peft.AlphaLoraConfig` (``...lora_row_alpha.<adapter>``)."""
+    from .inject import alpha_parameters
+
+    found = list(alpha_parameters(model))
+    try:
+        from .peft import alpha_parameters as peft_alpha_parameters
+    except ImportError:  # peft not installed: only deep's own layers can hold alpha
+        return found
+    seen = {id(p) for p in found}
+    return found + [p for p in peft_alpha_parameters(model) if id(p) not in seen]
 
 
 def split_for_alpha_dataset(
@@ -159,8 +174,6 @@ class AlphaCallback(TrainerCallback):
         loss_fn: Callable[[torch.nn.Module, dict[str, Any]], torch.Tensor] | None = None,
         paper_compat: bool = False,
     ) -> None:
-        from .inject import alpha_parameters
-
         if not isinstance(model, torch.nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if not callable(data_collator):
@@ -170,7 +183,7 @@ class AlphaCallback(TrainerCallback):
             raise ValueError("alpha_dataset is empty: pass the held-out alpha rows of TRAIN")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        alphas = alpha_parameters(model)
+        alphas = find_alpha_parameters(model)
         ids = {id(p) for p in alphas}
         others = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
         # AlphaOptimizer validates every/lr/kind, refuses a model without alpha, and freezes
