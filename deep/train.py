@@ -689,7 +689,8 @@ def _evaluation_row(cfg: TrainConfig, state: RunState, data: _Data, model: torch
     alpha statistics, active rank; appended to the history (and the alpha log)."""
     row: dict[str, Any] = {"epoch": round(step / steps_per_epoch, 4), "step": step,
                            "train_loss": state.epoch_loss / max(state.epoch_rows, 1)}
-    kw = {"batch_size": cfg.eval_batch_size, "bf16": cfg.bf16, "sort_by_length": cfg.group_by_length}
+    kw: dict[str, Any] = {"batch_size": cfg.eval_batch_size, "bf16": cfg.bf16,
+                          "sort_by_length": cfg.group_by_length}
     for k, v in evaluate(model, data.dev, data.collate, cfg.task, **kw).items():
         row[f"dev_{k}"] = v
     if "val" in data.rows:
