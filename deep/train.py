@@ -436,7 +436,7 @@ class RunState:
     scheduler: Any
     batches: Any
     alpha_opt: AlphaOptimizer | None = None
-    alpha_batches: CyclingBatches | None = None
+    alpha_batches: CyclingBatches | LengthGroupedBatches | None = None
     allocator: Any = None
     step: int = 0
     epoch_loss: float = 0.0
@@ -566,8 +566,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
             state.alpha_opt = AlphaOptimizer(alphas, trainable, every=cfg.alpha_every, lr=cfg.alpha_lr,
                                              betas=cfg.betas, kind=cfg.alpha_optimizer)
             alpha_rows = data.rows["alpha"]
-            state.alpha_batches = CyclingBatches(
-                alpha_rows, min(cfg.effective_alpha_batch_size, alpha_rows.size), seed=cfg.seed + 7919)
+            a_size = min(cfg.effective_alpha_batch_size, alpha_rows.size)
+            state.alpha_batches = (
+                LengthGroupedBatches(alpha_rows, data.train.char_lengths, a_size, seed=cfg.seed + 7919)
+                if cfg.group_by_length else CyclingBatches(alpha_rows, a_size, seed=cfg.seed + 7919))
         ddp_model: torch.nn.Module = model
         if distributed:
             ddp_model = torch.nn.parallel.DistributedDataParallel(
