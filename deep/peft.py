@@ -219,6 +219,13 @@ def _scaled_base(module: LoraLayer, adapter: str, result: torch.Tensor) -> torch
 
 
 # ---------------------------------------------------------------------------- variants
+def _unscale_bias(module: LoraLayer, adapter: str, a: torch.Tensor) -> None:
+    """Undo the merge's ``alpha ⊙ b`` on the base bias (only when alpha scales the bias)."""
+    b = _base_bias(module)
+    if b is not None and _scale_bias(module, adapter):
+        _write_bias(module, b.detach().float() / a)
+
+
 class AlphaLinearVariant(LoraVariant):
     """alpha-LoRA as a PEFT LoRA variant (see the module docstring)."""
 
@@ -251,9 +258,7 @@ class AlphaLinearVariant(LoraVariant):
     def unmerge(module: LoraLayer, active_adapter: str, orig_weight: torch.Tensor) -> torch.Tensor:
         a = _alpha(module, active_adapter).detach().float()
         w = (_w0(module) - _delta32(module, active_adapter)) / a[:, None]
-        b = _base_bias(module)
-        if b is not None and _scale_bias(module, active_adapter):
-            _write_bias(module, b.detach().float() / a)
+        _unscale_bias(module, active_adapter, a)
         return _orient(module, w).to(orig_weight.dtype)
 
     @staticmethod
@@ -307,9 +312,7 @@ class AlphaDoraLinearVariant(AlphaLinearVariant):
         g = module._cache_pop(f"{active_adapter}-alpha-dora-g")
         a = _alpha(module, active_adapter).detach().float()
         w = (_w0(module) / g[:, None] - _delta32(module, active_adapter)) / a[:, None]
-        b = _base_bias(module)
-        if b is not None and _scale_bias(module, active_adapter):
-            _write_bias(module, b.detach().float() / a)
+        _unscale_bias(module, active_adapter, a)
         return _orient(module, w).to(orig_weight.dtype)
 
     @staticmethod
