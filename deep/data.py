@@ -38,6 +38,7 @@ Pipeline::
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -714,7 +715,7 @@ class LazyTokenizedDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
-    @property
+    @functools.cached_property
     def char_lengths(self) -> np.ndarray:
         a = np.fromiter((len(t) for t in self.rows.text_a), dtype=np.int64, count=len(self.rows))
         if self.rows.text_b is not None:
