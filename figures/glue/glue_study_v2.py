@@ -223,12 +223,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", default=str(ROOT / "runs" / "glue_v2"))
     p.add_argument("--out", default=None, help="default figures/out/glue_v2 (or $OUT/glue_v2_gpu)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--combine", nargs="+", type=Path, default=None, metavar="DIR",
+                   help="run nothing: merge the outputs of earlier invocations (e.g. one per task) "
+                        "into --out")
     args = p.parse_args(argv)
     if args.device == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
     preset = PRESETS[args.preset]
     out = Path(args.out or (Path(os.environ["OUT"]) / "glue_v2_gpu" if os.environ.get("OUT")
                             else ROOT / "figures" / "out" / "glue_v2"))
+    if args.combine:
+        return combine(args.combine, out, args, preset)
     out.mkdir(parents=True, exist_ok=True)
     runs = Path(args.runs) / args.preset
     n_seeds = args.seeds or preset["seeds"]
@@ -296,31 +301,74 @@ def main(argv: list[str] | None = None) -> int:
     run_rows = [{k: r[k] for k in order} | {k: v for k, v in r.items() if k not in order} for r in run_rows]
     _write_csv(out / "runs.csv", run_rows)
 
+    majority = {task: _majority(task, args) for task in args.tasks}
+    summary = _summarise(run_rows, args.tasks, args.methods, majority)
+    _write_csv(out / "summary.csv", summary)
+    _write_markdown(out / "summary.md", summary, args, preset, time.perf_counter() - t0)
+    _figure(out / "glue_v2.png", summary, args.tasks, args.methods)
+    print(f"wrote {out}/runs.csv, summary.csv, summary.md, glue_v2.png")
+    return 0
+
+
+def _summarise(run_rows: list[dict[str, Any]], tasks: list[str], methods: list[str],
+               majority: dict[str, float]) -> list[dict[str, Any]]:
+    """One summary row per (task, method, protocol) from the per-run rows."""
     summary: list[dict[str, Any]] = []
-    for task in args.tasks:
-        base = _majority(task, args)
+    for task in tasks:
+        base = majority[task]
         for protocol in ("honest", "paper"):
-            by_m = {m: {r["seed"]: r["value"] for r in run_rows if r["task"] == task and r["method"] == m
-                        and r["protocol"] == protocol} for m in args.methods}
-            for m in args.methods:
+            by_m = {m: {int(r["seed"]): float(r["value"]) for r in run_rows if r["task"] == task
+                        and r["method"] == m and r["protocol"] == protocol} for m in methods}
+            for m in methods:
                 v = np.array(list(by_m[m].values()))
+                if v.size == 0:
+                    continue
                 row = {"task": task, "method": m, "protocol": protocol, "n_seeds": int(v.size),
                        "mean": float(v.mean()), "std": float(v.std(ddof=1)) if v.size > 1 else math.nan,
                        "majority_baseline": base}
-                if BASELINE in by_m and m != BASELINE:
+                if by_m.get(BASELINE) and m != BASELINE:
                     seeds = sorted(set(by_m[m]) & set(by_m[BASELINE]))
                     dm, lo, hi = paired_ci([by_m[m][s] - by_m[BASELINE][s] for s in seeds])
                     row |= {"diff_vs_lora": dm, "ci_low": lo, "ci_high": hi}
                 else:
                     row |= {"diff_vs_lora": math.nan, "ci_low": math.nan, "ci_high": math.nan}
-                moved = [r["alpha_moved"] for r in run_rows if r["task"] == task and r["method"] == m
-                         and r["protocol"] == protocol]
+                moved = [float(r["alpha_moved"]) for r in run_rows if r["task"] == task
+                         and r["method"] == m and r["protocol"] == protocol]
                 row["alpha_moved"] = float(np.nanmean(moved)) if not all(map(math.isnan, moved)) else math.nan
                 summary.append(row)
+    return summary
+
+
+def _read_csv(path: Path) -> list[dict[str, Any]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def combine(dirs: list[Path], out: Path, args: argparse.Namespace, preset: dict[str, Any]) -> int:
+    """Rebuild ``runs.csv`` / ``tuning.csv`` / ``summary.*`` / the figure in ``out`` from the
+    outputs of several earlier invocations (e.g. one per task), without running anything."""
+    run_rows: list[dict[str, Any]] = []
+    tuning: list[dict[str, Any]] = []
+    majority: dict[str, float] = {}
+    for d in dirs:
+        for f in ("runs.csv", "summary.csv"):
+            if not (d / f).is_file():
+                raise SystemExit(f"error: --combine {d}: no {f} there (not a study output folder)")
+        run_rows += _read_csv(d / "runs.csv")
+        if (d / "tuning.csv").is_file():
+            tuning += _read_csv(d / "tuning.csv")
+        majority |= {r["task"]: float(r["majority_baseline"]) for r in _read_csv(d / "summary.csv")}
+    tasks = list(dict.fromkeys(r["task"] for r in run_rows))
+    methods = [m for m in METHODS if any(r["method"] == m for r in run_rows)]
+    out.mkdir(parents=True, exist_ok=True)
+    _write_csv(out / "runs.csv", run_rows)
+    if tuning:
+        _write_csv(out / "tuning.csv", tuning)
+    summary = _summarise(run_rows, tasks, methods, majority)
     _write_csv(out / "summary.csv", summary)
-    _write_markdown(out / "summary.md", summary, args, preset, time.perf_counter() - t0)
-    _figure(out / "glue_v2.png", summary, args.tasks, args.methods)
-    print(f"wrote {out}/runs.csv, summary.csv, summary.md, glue_v2.png")
+    _write_markdown(out / "summary.md", summary, args, preset, math.nan)
+    _figure(out / "glue_v2.png", summary, tasks, methods)
+    print(f"combined {len(dirs)} folders into {out}")
     return 0
 
 
@@ -354,7 +402,11 @@ def _write_markdown(path: Path, summary: list[dict[str, Any]], args: argparse.Na
                          f"{r['n_seeds']} | {r['mean'] * 100:.2f} ± {_fmt(r['std'], 100)} | {diff} | "
                          f"{_fmt(r['alpha_moved'], 1)} |")
         lines.append("")
-    lines.append(f"Wall time of this invocation: {seconds / 60:.1f} min (reused runs cost nothing).")
+    if math.isnan(seconds):
+        lines.append("Combined from earlier invocations; run wall times are the `seconds` column of "
+                     "`runs.csv`.")
+    else:
+        lines.append(f"Wall time of this invocation: {seconds / 60:.1f} min (reused runs cost nothing).")
     path.write_text("\n".join(lines) + "\n")
 
 

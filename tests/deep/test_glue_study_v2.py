@@ -61,3 +61,16 @@ def test_study_runs_end_to_end_on_a_tiny_model(glue, tmp_path):  # noqa: F811
     assert counts["lora_gauss"] == counts["alpha_lora"] == 3
     assert all(r["val_metric"].startswith("val_") for r in tuning)
     assert (tmp_path / "out" / "glue_v2.png").read_bytes()[:4] == b"\x89PNG"
+    # --combine rebuilds the same tables from the output folder alone (no run is started)
+    assert _module().main(["--combine", str(tmp_path / "out"), "--out", str(tmp_path / "merged"),
+                           "--runs", str(tmp_path / "no-runs-here")]) == 0
+    assert not (tmp_path / "no-runs-here").exists()
+    with (tmp_path / "merged" / "summary.csv").open() as f:
+        merged = list(csv.DictReader(f))
+    assert [(r["method"], r["protocol"], r["n_seeds"]) for r in merged] == [
+        (r["method"], r["protocol"], r["n_seeds"]) for r in summary]
+    for a, b in zip(merged, summary, strict=True):
+        for k in ("mean", "std", "diff_vs_lora", "ci_low", "ci_high", "majority_baseline"):
+            assert float(a[k]) == pytest.approx(float(b[k]), nan_ok=True), k
+    with pytest.raises(SystemExit, match="no runs.csv"):
+        _module().main(["--combine", str(tmp_path), "--out", str(tmp_path / "m2")])
