@@ -4,20 +4,22 @@
 ``w_alpha = alpha w̃ + Δ`` from a source classifier ``w̃`` on a target Gaussian mixture, and
 the optimal scale alpha*. numpy + scipy only; no sampling, no plotting.
 
-    from rmt import Moments, ridge, arbitrary, regression
+    from rmt import Moments, ridge, arbitrary, anisotropic, regression
 
 * :class:`Moments` — score mean ``m0 + m1 α`` and second moment ``v0 + v1 α + v2 α²``;
   accuracy(α), alpha_star, alpha_chance, best_accuracy.
 * :mod:`rmt.ridge` — source classifier trained by ridge on N source samples.
 * :mod:`rmt.arbitrary` — any given source classifier, plus plug-in estimators from target
   training data.
+* :mod:`rmt.anisotropic` — the same two settings with a general noise covariance ``Sigma``
+  (features ``x = y mu + Sigma^{1/2} z``).
 * :mod:`rmt.regression` — the multi-output regression variant.
 
 Conventions (docs/theory.md §1): labels in {−1, +1}, matrices p × n inside formulas,
 ``1/n``-scaled ridge losses, ``eta = p / n``.
 """
 
-from . import arbitrary, equivalents, regression, ridge
+from . import anisotropic, arbitrary, equivalents, regression, ridge
 from .core import Moments
 from .equivalents import RidgeConstants, delta, ridge_constants
 
@@ -25,6 +27,7 @@ __all__ = [
     "Moments",
     "ridge",
     "arbitrary",
+    "anisotropic",
     "regression",
     "equivalents",
     "delta",
