@@ -126,10 +126,10 @@ class AdapterConfig:
     max_rank: int | None = None
 
     def __post_init__(self) -> None:
-        from .layers import method_names, resolve_method
+        from .layers import ALORA_NOTE, method_names, resolve_method
 
-        if not isinstance(self.method, str) or self.method not in method_names():
-            _fail("method", self.method, f"one of {method_names()}")
+        if not isinstance(self.method, str) or self.method not in method_names(aliases=True):
+            _fail("method", self.method, f"one of {method_names(aliases=True)} ({ALORA_NOTE})")
         if not _is_int(self.rank) or self.rank < 1:
             _fail("rank", self.rank, "an integer >= 1 (and <= min(in_features, out_features))")
         if self.lora_alpha is not None and (not _is_real(self.lora_alpha) or self.lora_alpha <= 0):

@@ -43,7 +43,7 @@ from .inject import (
     adapter_layers,
     head_modules,
 )
-from .layers import AdapterLayer
+from .layers import AdapterLayer, canonical_method
 
 __all__ = [
     "CONFIG_NAME",
@@ -155,6 +155,8 @@ def _read_meta(path: Path) -> dict[str, Any]:
 def _check_same_setup(model_cfg: AdapterConfig, file_cfg: AdapterConfig) -> None:
     for f in _FUNCTIONAL_FIELDS:
         a, b = getattr(file_cfg, f), getattr(model_cfg, f)
+        if f == "method":  # an alias ('ablation_alora') is the same method as its kind ('alora')
+            a, b = canonical_method(a), canonical_method(b)
         if a != b:
             raise ValueError(
                 f"load_adapter: the file has {f}={a!r} but the model's adapters have {f}={b!r}")

@@ -47,7 +47,8 @@ METHODS: dict[str, dict[str, Any]] = {
     "loft_r8": {"adapter": "lora", "optimizer": "loft", "rank": 8, "lora_alpha": None},
     "adalora": {"adapter": "adalora"},
     "lora2": {"adapter": "lora2"},
-    "alora": {"adapter": "alora"},
+    "alora": {"adapter": "alora"},  # ALoRA (Allocating LoRA, by ablation), not PEFT's Activated LoRA
+    "ablation_alora": {"adapter": "ablation_alora"},  # the same method under its explicit name
 }
 
 

@@ -53,7 +53,7 @@ from .config import AdapterConfig
 from .data import LazyTokenizedDataset, carve_splits, get_task, load_glue, make_collator
 from .inject import adapter_layers, alpha_parameters, inject, named_alpha_parameters, trainable_parameters
 from .io import load_adapter, save_adapter
-from .layers import method_names
+from .layers import ALORA_NOTE, method_names
 from .metrics import compute_metrics
 from .models import load_model, load_tokenizer
 from .optim import LoFT
@@ -160,8 +160,8 @@ class TrainConfig:
         if self.target_modules is not None and not isinstance(self.target_modules, str):
             object.__setattr__(self, "target_modules", tuple(self.target_modules))
 
-        methods = (*method_names(), FULL)
-        _check(self.adapter in methods, "adapter", self.adapter, f"one of {methods}")
+        methods = (*method_names(aliases=True), FULL)
+        _check(self.adapter in methods, "adapter", self.adapter, f"one of {methods} ({ALORA_NOTE})")
         _check(self.alpha_mode in ALPHA_MODES, "alpha_mode", self.alpha_mode, f"one of {ALPHA_MODES}")
         _check(self.adapter != FULL or (self.optimizer == "adamw" and not self.extra),
                "adapter", self.adapter, "'full' only with optimizer='adamw' and no --extra options")

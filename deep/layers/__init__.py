@@ -6,6 +6,12 @@ optionally with the ``alpha_`` prefix: ``"alpha_lora"`` (alpha-LoRA), ``"alpha_d
 ``"alpha_olora"`` are the same classes with ``use_alpha=True`` (alpha is implemented once, in
 :class:`AdapterLayer`). Adding a kind: one class in a new file with ``@register("name")``, its
 import below, and one row in the parametrised tests (``tests/deep/test_layers.py``).
+
+Name clash: our ``"alora"`` is **ALoRA, Allocating LoRA** (Liu et al., NAACL 2024), whose
+allocator scores ranks by ablation; PEFT's ``"alora"`` is an unrelated method, *Activated
+LoRA*, which this project does not implement. :data:`METHOD_ALIASES` therefore accepts the
+explicit name ``"ablation_alora"`` (and ``"alpha_ablation_alora"``) wherever a method name is
+accepted; it resolves to the same layer class as ``"alora"`` and trains identically.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from .olora import OloraLayer
 __all__ = [
     "REGISTRY",
     "ALPHA_PREFIX",
+    "METHOD_ALIASES",
+    "ALORA_NOTE",
     "UNMERGE_MIN_ABS",
     "AdapterLayer",
     "LoraLayer",
@@ -37,25 +45,53 @@ __all__ = [
     "AloraLayer",
     "register",
     "method_names",
+    "canonical_method",
     "resolve_method",
     "create_layer",
 ]
 
 ALPHA_PREFIX = "alpha_"
 
+#: Explicit names accepted in place of a registered kind (also with the ``alpha_`` prefix).
+METHOD_ALIASES: dict[str, str] = {"ablation_alora": "alora"}
 
-def method_names() -> tuple[str, ...]:
-    """Every accepted method: each registered kind, then each with the ``alpha_`` prefix."""
+#: Which ALoRA ``"alora"`` is, for error messages and help texts.
+ALORA_NOTE = ("'alora' is ALoRA, Allocating LoRA with ablation-scored ranks (Liu et al. 2024; "
+              "alias 'ablation_alora'), not PEFT's Activated LoRA, which is not implemented here")
+
+
+def method_names(aliases: bool = False) -> tuple[str, ...]:
+    """Every accepted method: each registered kind, then each with the ``alpha_`` prefix;
+    with ``aliases=True`` also the names of :data:`METHOD_ALIASES` (plain and prefixed)."""
     kinds = tuple(REGISTRY)
-    return kinds + tuple(ALPHA_PREFIX + k for k in kinds)
+    names = kinds + tuple(ALPHA_PREFIX + k for k in kinds)
+    if aliases:
+        extra = tuple(a for a, k in METHOD_ALIASES.items() if k in REGISTRY)
+        names += extra + tuple(ALPHA_PREFIX + a for a in extra)
+    return names
+
+
+def canonical_method(method: str) -> str:
+    """The registered spelling of ``method``: ``"alpha_ablation_alora"`` -> ``"alpha_alora"``;
+    any other name is returned unchanged."""
+    use_alpha = method.startswith(ALPHA_PREFIX)
+    kind = method[len(ALPHA_PREFIX):] if use_alpha else method
+    kind = METHOD_ALIASES.get(kind, kind)
+    return ALPHA_PREFIX + kind if use_alpha else kind
 
 
 def resolve_method(method: str) -> tuple[type[AdapterLayer], bool]:
-    """``"alpha_dora"`` -> ``(DoraLayer, True)``; ``"lora"`` -> ``(LoraLayer, False)``."""
-    use_alpha = method.startswith(ALPHA_PREFIX)
-    kind = method[len(ALPHA_PREFIX):] if use_alpha else method
+    """``"alpha_dora"`` -> ``(DoraLayer, True)``; ``"lora"`` -> ``(LoraLayer, False)``;
+    aliases resolve as their kind (``"ablation_alora"`` -> ``(AloraLayer, False)``)."""
+    if not isinstance(method, str):
+        raise ValueError(f"method={method!r} is invalid; allowed: one of "
+                         f"{method_names(aliases=True)} ({ALORA_NOTE})")
+    canonical = canonical_method(method)
+    use_alpha = canonical.startswith(ALPHA_PREFIX)
+    kind = canonical[len(ALPHA_PREFIX):] if use_alpha else canonical
     if kind not in REGISTRY:
-        raise ValueError(f"method={method!r} is invalid; allowed: one of {method_names()}")
+        raise ValueError(f"method={method!r} is invalid; allowed: one of "
+                         f"{method_names(aliases=True)} ({ALORA_NOTE})")
     return REGISTRY[kind], use_alpha
 
 
