@@ -341,16 +341,22 @@ class SourceMoments:
 
     Attributes
     ----------
-    mean : ndarray (p,), in the original coordinates.
+    mean_eigen : ndarray (p,), ``Uᵀ mean`` in the eigenbasis of ``Sigma_s``
+        (:attr:`mean` is ``mean`` in the original coordinates).
     omega : float.
     spectrum : the :class:`Spectrum` of ``Sigma_s``.
     resolvent : the :class:`Resolvent` of the source problem.
     """
 
-    mean: np.ndarray
+    mean_eigen: np.ndarray
     omega: float
     spectrum: Spectrum
     resolvent: Resolvent
+
+    @property
+    def mean(self) -> np.ndarray:
+        """``E[w̃] ≈ P̃ mu_s / (1 + rhõ)`` (p,), in the original coordinates."""
+        return self.spectrum.eigenvectors @ self.mean_eigen
 
     @property
     def omega_eigenvalues(self) -> np.ndarray:
@@ -364,9 +370,8 @@ class SourceMoments:
         if K.shape != (self.spectrum.p, self.spectrum.p):
             raise ValueError(f"K must have shape ({self.spectrum.p}, {self.spectrum.p}), "
                              f"got {K.shape}")
-        U = self.spectrum.eigenvectors
-        return float(self.mean @ K @ self.mean
-                     + np.einsum("ij,ij,j->", U, K @ U, self.omega_eigenvalues))
+        U, mean = self.spectrum.eigenvectors, self.mean
+        return float(mean @ K @ mean + np.einsum("ij,ij,j->", U, K @ U, self.omega_eigenvalues))
 
 
 def source_moments(mu_s: ArrayLike, cov_s: Any, N: int, gamma_pre: float) -> SourceMoments:
@@ -388,8 +393,7 @@ def _source(ms: np.ndarray, spec: Spectrum, N: int, gamma_pre: float) -> SourceM
     rho = float(mu_hat @ x)
     nu = float(spec.eigenvalues @ (x * x))
     omega = (1.0 + nu) / (N * res.h * (1.0 + rho) ** 2)
-    mean = spec.eigenvectors @ (x / (1.0 + rho))
-    return SourceMoments(mean=mean, omega=omega, spectrum=spec, resolvent=res)
+    return SourceMoments(mean_eigen=x / (1.0 + rho), omega=omega, spectrum=spec, resolvent=res)
 
 
 def ridge_moments(
@@ -445,8 +449,9 @@ def ridge_moments(
     a_t = spec_t.eigenvalues * tgt.diagonal**2          # eigenvalues of P Sigma_t P
     if same or np.array_equal(spec_s.eigenvectors, spec_t.eigenvectors):
         trace = float(a_t @ src.omega_eigenvalues)
+        mean_t = src.mean_eigen
     else:
         rot = spec_t.eigenvectors.T @ spec_s.eigenvectors   # U_tᵀ U_s
         trace = float(a_t @ (rot * rot) @ src.omega_eigenvalues)
-    return _target_moments(tgt, spec_t.eigenvalues, spec_t.project(mt), spec_t.project(src.mean),
-                           trace)
+        mean_t = rot @ src.mean_eigen
+    return _target_moments(tgt, spec_t.eigenvalues, spec_t.project(mt), mean_t, trace)
