@@ -40,12 +40,28 @@ head. A Trainer optimiser that already holds alpha (created earlier, or passed t
 ``allocator.step(k)`` after each optimiser step and before ``zero_grad`` (where importance
 scores need the gradients), and adds the allocator's regulariser ``allocator.loss()`` to the
 training loss through a forward hook on the model, so no ``compute_loss`` override is needed.
+
+Metrics, logs and checkpoints:
+
+* ``Trainer(..., compute_metrics=compute_metrics_for("rte"))``: the GLUE metrics of the task
+  (:func:`deep.metrics.compute_metrics`) from the Trainer's ``EvalPrediction`` (logits or
+  regression outputs), also with ``batch_eval_metrics=True``;
+* every training log of the Trainer (``logging_steps``) gets the alpha statistics of
+  :func:`alpha_log_statistics` (``alpha_mean``, ``alpha_std`` over every alpha entry, and per
+  target module name, e.g. ``alpha_mean_query`` vs ``alpha_mean_value``), so they are in
+  ``trainer.state.log_history`` and in every ``report_to`` integration (TensorBoard:
+  ``train/alpha_mean``, ...). :class:`AlphaCallback` moves itself in front of the Trainer's
+  callbacks when training starts, so that the integrations see the added keys;
+* Trainer checkpoints of a model with :func:`deep.inject` adapters hold the adapter only
+  (:func:`deep.io.adapter_save_pretrained`): no full ``model.safetensors``; the folder loads
+  with :func:`deep.load_adapter` and ``trainer.train(resume_from_checkpoint=...)`` works.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, cast
@@ -55,9 +71,11 @@ import torch
 from transformers import TrainerCallback
 
 from .alpha import AlphaOptimizer, CyclingBatches, split_for_alpha
+from .data import TaskSpec, get_task
+from .metrics import compute_metrics
 
 __all__ = ["AlphaCallback", "AllocationCallback", "find_alpha_parameters",
-           "split_for_alpha_dataset"]
+           "split_for_alpha_dataset", "compute_metrics_for", "alpha_log_statistics"]
 
 #: File written by :class:`AlphaCallback` into each Trainer checkpoint folder.
 ALPHA_STATE_FILE = "alpha_callback.pt"
@@ -75,6 +93,103 @@ def find_alpha_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
         return found
     seen = {id(p) for p in found}
     return found + [p for p in peft_alpha_parameters(model) if id(p) not in seen]
+
+
+def _named_alphas(model: torch.nn.Module) -> list[tuple[str, torch.nn.Parameter]]:
+    from .inject import named_alpha_parameters
+
+    found = list(named_alpha_parameters(model))
+    try:
+        from .peft import named_alpha_parameters as peft_named
+    except ImportError:
+        return found
+    seen = {id(p) for _, p in found}
+    return found + [(n, p) for n, p in peft_named(model) if id(p) not in seen]
+
+
+def _alpha_group(name: str) -> str:
+    """Target module name of an alpha parameter: ``...self.query.alpha`` -> ``query``;
+    PEFT's ``...q_proj.lora_row_alpha.default`` -> ``q_proj``."""
+    parts = name.split(".")
+    if "lora_row_alpha" in parts:
+        i = parts.index("lora_row_alpha")
+        return parts[i - 1] if i > 0 else name
+    return parts[-2] if len(parts) >= 2 else name
+
+
+def alpha_log_statistics(model: torch.nn.Module) -> dict[str, float]:
+    """Alpha statistics for a training log: ``alpha_mean`` and ``alpha_std`` (population std,
+    ``1/n``) over every alpha entry of ``model`` (all layers concatenated, a shared alpha
+    counted once), and, when alpha sits on more than one kind of target module,
+    ``alpha_mean_<name>`` / ``alpha_std_<name>`` per target module name (``query`` vs
+    ``value`` for BERT/RoBERTa, ``q_proj`` vs ``v_proj`` for LLaMA). Empty without alpha."""
+    named = _named_alphas(model)
+    if not named:
+        return {}
+
+    def stats(tensors: list[torch.Tensor], suffix: str = "") -> dict[str, float]:
+        a = torch.cat([t.detach().reshape(-1).float().cpu() for t in tensors])
+        return {f"alpha_mean{suffix}": float(a.mean()),
+                f"alpha_std{suffix}": float(a.std(unbiased=False))}
+
+    out = stats([p for _, p in named])
+    groups: dict[str, list[torch.Tensor]] = {}
+    for name, p in named:
+        groups.setdefault(_alpha_group(name), []).append(p)
+    if len(groups) > 1:
+        for g, tensors in groups.items():
+            out |= stats(tensors, f"_{g}")
+    return out
+
+
+def _prediction_arrays(eval_pred: Any) -> tuple[Any, Any]:
+    """``(predictions, labels)`` of an ``EvalPrediction`` (or a ``(predictions, labels)``
+    pair); a tuple of model outputs gives its first entry (the logits)."""
+    if hasattr(eval_pred, "predictions") and hasattr(eval_pred, "label_ids"):
+        preds, labels = eval_pred.predictions, eval_pred.label_ids
+    else:
+        preds, labels = eval_pred
+    if isinstance(preds, list | tuple):
+        preds = preds[0]
+    if isinstance(labels, list | tuple):
+        labels = labels[0]
+    return preds, labels
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    if torch.is_tensor(x):
+        return x.detach().float().cpu().numpy() if x.is_floating_point() else x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def compute_metrics_for(task: str | TaskSpec) -> Callable[..., dict[str, float]]:
+    """``compute_metrics`` for a ``Trainer``: ``EvalPrediction -> {metric: value}`` with the
+    GLUE metrics of ``task`` (:data:`deep.data.TASKS`, primary first), computed by
+    :func:`deep.metrics.compute_metrics` from the logits (classification: argmax over
+    ``(n, num_labels)``) or the ``(n, 1)`` regression outputs (STS-B) and the label ids.
+
+    With ``TrainingArguments(batch_eval_metrics=True)`` the Trainer calls it once per batch
+    with ``compute_result``: the batches are collected and the metrics computed over all of
+    them on the last call (``compute_result=True``), which returns ``{}`` before that.
+    The task is checked now (an unknown name raises ``ValueError``).
+    """
+    spec = get_task(task)
+    pending: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def compute(eval_pred: Any, compute_result: bool | None = None) -> dict[str, float]:
+        preds, labels = _prediction_arrays(eval_pred)
+        if compute_result is None:
+            return compute_metrics(spec, _to_numpy(preds), _to_numpy(labels))
+        pending.append((_to_numpy(preds), _to_numpy(labels)))
+        if not compute_result:
+            return {}
+        p = np.concatenate([b[0] for b in pending])
+        y = np.concatenate([b[1] for b in pending])
+        pending.clear()
+        return compute_metrics(spec, p, y)
+
+    compute.__name__ = f"compute_metrics_{spec.name}"
+    return compute
 
 
 def split_for_alpha_dataset(
@@ -123,6 +238,32 @@ def _to_device(batch: Any, device: torch.device) -> Any:
     return batch
 
 
+def _move_to_front(callback: TrainerCallback) -> bool:
+    """Put ``callback`` first in the Trainer's callback list, found as the ``CallbackHandler``
+    that is calling it right now (a few frames up). ``Trainer`` places the ``report_to``
+    integrations before the user's callbacks and they read the same ``logs`` dict in
+    ``on_log``: only a callback ahead of them can add keys they record. Removing the callback
+    at index i and inserting it at 0 leaves every later index unchanged, so the handler's
+    ongoing loop over the list neither skips nor repeats a callback. Returns False when no
+    handler is found (the callback is then left where it is)."""
+    from transformers.trainer_callback import CallbackHandler
+
+    frame: Any = sys._getframe(1)
+    for _ in range(8):
+        if frame is None:
+            break
+        handler = frame.f_locals.get("self")
+        if isinstance(handler, CallbackHandler):
+            callbacks = handler.callbacks
+            where = [i for i, c in enumerate(callbacks) if c is callback]
+            if where:
+                if where[0] > 0:
+                    callbacks.insert(0, callbacks.pop(where[0]))
+                return True
+        frame = frame.f_back
+    return False
+
+
 class AlphaCallback(TrainerCallback):
     """The alternating alpha step inside a Hugging Face ``Trainer`` (see the module docstring).
 
@@ -150,6 +291,11 @@ class AlphaCallback(TrainerCallback):
     the same update. With ``bf16=True`` / ``fp16=True`` in ``TrainingArguments`` the alpha
     forward runs under the same ``torch.autocast`` (alpha itself stays float32; fp16 alpha
     gradients are not loss-scaled: prefer bf16).
+
+    Logs: each training log (``logging_steps``) gets :func:`alpha_log_statistics` (the alpha
+    values after that step's alpha step), in ``state.log_history`` and in every ``report_to``
+    integration; for that the callback moves itself to the front of the Trainer's callback list
+    when the Trainer is built and when training starts.
 
     Attributes: ``optimizer`` (the :class:`~deep.alpha.AlphaOptimizer`; ``optimizer.history``
     holds ``(step, loss, rows)`` of every alpha step), ``batches`` (the cycling iterator).
@@ -197,6 +343,7 @@ class AlphaCallback(TrainerCallback):
         self.paper_compat = bool(paper_compat)
         self._autocast: torch.dtype | None = None
         self._rank, self._world = 0, 1
+        self._warned_order = False
 
     # ------------------------------------------------------------------ checks at start
     def _check_optimizer(self, optimizer: Any) -> None:
@@ -231,9 +378,20 @@ class AlphaCallback(TrainerCallback):
                 "official code's overlap)"
             )
 
+    def _go_first(self) -> None:
+        if not _move_to_front(self) and not self._warned_order:
+            self._warned_order = True
+            warnings.warn("AlphaCallback could not move itself in front of the Trainer's "
+                          "callbacks: report_to integrations may miss the alpha statistics "
+                          "(state.log_history still has them)", stacklevel=3)
+
+    def on_init_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._go_first()
+
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None,
                        optimizer: Any = None, train_dataloader: Any = None,
                        **kwargs: Any) -> None:
+        self._go_first()
         self._check_optimizer(optimizer)
         if model is not None and not any(p is self.optimizer.alpha_params[0]
                                          for p in model.parameters()):
@@ -279,6 +437,20 @@ class AlphaCallback(TrainerCallback):
             self.optimizer.step(lambda: self._loss(rows), step=step, batch_rows=rows)
         finally:
             self.model.train(was_training)
+
+    # ------------------------------------------------------------------ logs
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
+               **kwargs: Any) -> None:
+        """Add :func:`alpha_log_statistics` to a training log (one with ``loss``; evaluation
+        logs and the final summary are left alone), and to its ``state.log_history`` entry
+        (the Trainer appends a copy of the logs before calling ``on_log``)."""
+        if logs is None or "loss" not in logs:
+            return
+        stats = alpha_log_statistics(self.model)
+        logs.update(stats)
+        last = state.log_history[-1] if state.log_history else None
+        if last is not None and last.get("step") == state.global_step and "loss" in last:
+            last.update(stats)
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:

@@ -292,6 +292,9 @@ def _install(model: nn.Module, plan: _Plan) -> None:
         base_replaced=[n for n in plan.names if plan.layers[n].replaces_base_weight],
     )
     object.__setattr__(model, _INFO_ATTR, info)
+    from .io import install_adapter_save_pretrained  # io imports this module
+
+    install_adapter_save_pretrained(model)  # save_pretrained / Trainer checkpoints: adapter only
 
 
 def inject(model: nn.Module, config: AdapterConfig | None = None, *,

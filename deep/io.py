@@ -20,6 +20,15 @@ PEFT layout (:func:`export_peft`, or ``save_adapter(..., peft=True)``): ``adapte
 ``base_model.model.<head param>``, as PEFT 0.21 writes them; ``peft.PeftModel.from_pretrained``
 loads it. Only methods without alpha can be expressed; OLoRA is exported relative to the
 ORIGINAL base by the rank-``2r`` conversion (docs/adapters.md §4).
+
+``save_pretrained`` of an adapted Hugging Face model (:func:`adapter_save_pretrained`, installed
+by :func:`deep.inject`): our two files, the model's ``config.json`` and a
+``model.safetensors.index.json`` that names our weights file as the only shard, and NO full
+``model.safetensors``. So every ``Trainer`` checkpoint holds only what training changed, and
+``Trainer.train(resume_from_checkpoint=...)`` reads it back as a sharded checkpoint of those
+tensors (the frozen base keys are the model's ``_keys_to_ignore_on_save``, which the Trainer
+expects to be absent). Such a folder is an adapter, not a model: load it with
+:func:`load_adapter` into the base model, not with ``from_pretrained``.
 """
 
 from __future__ import annotations
@@ -55,6 +64,9 @@ __all__ = [
     "load_adapter",
     "peft_state_dict",
     "export_peft",
+    "SAFE_INDEX_NAME",
+    "adapter_save_pretrained",
+    "install_adapter_save_pretrained",
 ]
 
 CONFIG_NAME = "rescalora_adapter.json"
@@ -63,6 +75,8 @@ PEFT_CONFIG_NAME = "adapter_config.json"
 PEFT_WEIGHTS_NAME = "adapter_model.safetensors"
 FORMAT = "rescalora-adapter"
 VERSION = 1
+#: shard index written by :func:`adapter_save_pretrained` (transformers' SAFE_WEIGHTS_INDEX_NAME)
+SAFE_INDEX_NAME = "model.safetensors.index.json"
 
 #: Settings that change the function computed: they must agree between file and model.
 _FUNCTIONAL_FIELDS = ("method", "rank", "use_rslora", "scale_bias", "share_alpha")
@@ -132,6 +146,69 @@ def save_adapter(model: nn.Module, path: str | Path, *, peft: bool = False) -> P
     if peft:
         export_peft(model, path)
     return path
+
+
+def adapter_save_pretrained(model: nn.Module, save_directory: str | Path, *,
+                            is_main_process: bool = True, state_dict: dict | None = None,
+                            **kwargs: Any) -> None:
+    """``model.save_pretrained(save_directory)`` for a model with adapters (what a ``Trainer``
+    checkpoint calls): :func:`save_adapter` (adapter, alpha and head tensors + JSON), the
+    model's ``config.json``, and :data:`SAFE_INDEX_NAME` mapping every saved tensor name (a
+    ``state_dict`` name) to :data:`WEIGHTS_NAME`; no full ``model.safetensors``.
+
+    Falls back to the class's own ``save_pretrained`` when the model has no adapters or an
+    explicit ``state_dict`` is passed (FSDP / DeepSpeed gathers; the frozen base keys are still
+    left out, as ``_keys_to_ignore_on_save``). ``push_to_hub=True`` is refused. Only the main
+    process writes."""
+    if adapter_info(model) is None or state_dict is not None:
+        class_save = getattr(type(model), "save_pretrained")  # noqa: B009 (not on nn.Module)
+        class_save(model, save_directory, is_main_process=is_main_process, state_dict=state_dict,
+                   **kwargs)
+        return
+    if kwargs.get("push_to_hub"):
+        raise ValueError("save_pretrained(push_to_hub=True) is not supported for a model with "
+                         "deep adapters; allowed: save_adapter(model, folder), then upload it")
+    if not is_main_process:
+        return
+    path = save_adapter(model, save_directory)
+    config = getattr(model, "config", None)
+    if config is not None and callable(getattr(config, "save_pretrained", None)):
+        config.save_pretrained(path)
+    tensors = adapter_state_dict(model)
+    index = {
+        "metadata": {"total_size": sum(t.numel() * t.element_size() for t in tensors.values()),
+                     "format": FORMAT,
+                     "note": "adapter only: load with deep.load_adapter into the base model"},
+        "weight_map": {k: WEIGHTS_NAME for k in sorted(tensors)},
+    }
+    (path / SAFE_INDEX_NAME).write_text(json.dumps(index, indent=2) + "\n")
+
+
+class _AdapterSavePretrained:
+    """The instance attribute ``model.save_pretrained`` (a plain object, so the model still
+    deep-copies and pickles; a bound method of another name would not unpickle)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+
+    def __call__(self, save_directory: str | Path, is_main_process: bool = True,
+                 state_dict: dict | None = None, **kwargs: Any) -> None:
+        adapter_save_pretrained(self.model, save_directory, is_main_process=is_main_process,
+                                state_dict=state_dict, **kwargs)
+
+
+def install_adapter_save_pretrained(model: nn.Module) -> None:
+    """Make ``model.save_pretrained`` :func:`adapter_save_pretrained` (models whose class has a
+    ``save_pretrained``, i.e. Hugging Face ``PreTrainedModel``s; others are left alone) and set
+    ``model._keys_to_ignore_on_save`` to the ``state_dict`` keys that are not saved (the
+    frozen base), so a Trainer resuming from such a checkpoint does not report them missing.
+    Called by :func:`deep.inject` and :func:`load_adapter`; idempotent."""
+    if not callable(getattr(type(model), "save_pretrained", None)):
+        return
+    if not isinstance(model.__dict__.get("save_pretrained"), _AdapterSavePretrained):
+        model.__dict__["save_pretrained"] = _AdapterSavePretrained(model)
+    saved = set(adapter_state_dict(model))
+    model.__dict__["_keys_to_ignore_on_save"] = {k for k in model.state_dict() if k not in saved}
 
 
 def _read_meta(path: Path) -> dict[str, Any]:
