@@ -47,11 +47,12 @@ from numpy.typing import ArrayLike
 from scipy.optimize import brentq
 
 from . import _validate as V
+from .arbitrary import signed_labels
 from .core import Moments
 
 __all__ = [
     "Spectrum", "spectrum", "Resolvent", "resolvent", "moments", "SourceMoments",
-    "source_moments", "ridge_moments",
+    "source_moments", "ridge_moments", "PluginStatistics", "plugin_statistics",
 ]
 
 #: Relative tolerance on negative eigenvalues (round-off of a PSD matrix) and on symmetry.
@@ -232,29 +233,55 @@ def resolvent(cov: Any, n: int, gamma: float, name: str = "gamma") -> Resolvent:
 # --------------------------------------------------------------------------------------------
 # the target problem, for a (possibly random) source vector given by its first two moments
 # --------------------------------------------------------------------------------------------
-def _target_moments(res: Resolvent, s: np.ndarray, mu: np.ndarray, b: np.ndarray,
-                    extra_trace: float) -> Moments:
-    """Moments of ``w_alpha`` in the target eigenbasis (every vector given as ``Uᵀ ·``).
+@dataclass(frozen=True)
+class _Forms:
+    """The scalar forms of ``mu`` (target mean) and ``b`` (source vector) the moments need,
+    all with ``P = (Sigma + g I)^{-1}``: quadratic in mu ``rho = muᵀPmu``, ``nu = muᵀPΣPmu``,
+    ``tau = muᵀP²mu``; bilinear ``e = bᵀPmu``, ``f1 = bᵀPΣPmu``, ``f2 = bᵀP²mu``; quadratic
+    in b ``q0 = bᵀPΣPb``."""
 
-    ``b`` is ``E[w̃]``; ``extra_trace = tr(P Sigma P Omega)`` with ``Omega = E[w̃ w̃ᵀ] − b bᵀ``
-    (0 for a fixed source). docs/formulas.md, "General covariance", steps 5–7.
+    rho: float
+    nu: float
+    tau: float
+    e: float
+    f1: float
+    f2: float
+    q0: float
+
+
+def _forms(pd: np.ndarray, s: np.ndarray, mu: np.ndarray, b: np.ndarray) -> _Forms:
+    """:class:`_Forms` from eigenbasis coordinates of ``mu`` and ``b``."""
+    x, y = pd * mu, pd * b  # P mu, P b
+    return _Forms(rho=float(mu @ x), nu=float(s @ (x * x)), tau=float(x @ x), e=float(b @ x),
+                  f1=float(s @ (x * y)), f2=float(x @ y), q0=float(s @ (y * y)))
+
+
+def _moments_from_forms(res: Resolvent, f: _Forms, extra_trace: float) -> Moments:
+    """docs/formulas.md, "General covariance", steps 3 and 5, written with the scalar forms.
+
+    With ``Pi mu = P mu / (1 + rho)`` and ``Pi b = P b − P mu · e / (1 + rho)``:
+    ``w̃ᵀΠΣΠmu = (f1 − e nu/(1 + rho)) / (1 + rho)``, ``w̃ᵀΠ²mu = (f2 − e tau/(1 + rho)) / (1 + rho)``,
+    ``w̃ᵀΠΣΠw̃ = q0 − 2 e f1/(1 + rho) + e² nu/(1 + rho)²``, ``muᵀΠw̃ = e / (1 + rho)``.
+    ``extra_trace = tr(P Sigma P Omega)`` for a random source (0 for a fixed one).
     """
-    pd, g, h = res.diagonal, res.g, res.h
-    x = pd * mu                        # P mu
-    rho = float(mu @ x)                # mu' P mu
-    one_rho = 1.0 + rho
-    e = float(mu @ (pd * b))           # mu' P b
-    pi_mu = x / one_rho                # Pi mu = E[u]
-    pi_b = pd * b - x * (e / one_rho)  # Pi b
-    m0 = rho / one_rho                 # mu' Pi mu
-    m1 = g * e / one_rho               # gamma d mu' Pi b
-    nu = float(s @ (x * x))            # mu' P Sigma P mu
-    c0 = (nu + 1.0 - h) / (h * one_rho**2)
-    c1 = 2.0 * (g * float((s * pi_b) @ pi_mu) - g * g * (1.0 - h) / h * float(pi_b @ pi_mu))
-    q = float(s @ (pi_b * pi_b))       # b' Pi Sigma Pi b
-    mu_pi_b = e / one_rho              # mu' Pi b
+    g, h = res.g, res.h
+    one = 1.0 + f.rho
+    m0 = f.rho / one
+    m1 = g * f.e / one
+    c0 = (f.nu + 1.0 - h) / (h * one**2)
+    b_sig_mu = (f.f1 - f.e * f.nu / one) / one
+    b_pi2_mu = (f.f2 - f.e * f.tau / one) / one
+    q = f.q0 - 2.0 * f.e * f.f1 / one + f.e**2 * f.nu / one**2
+    mu_pi_b = f.e / one
+    c1 = 2.0 * (g * b_sig_mu - g * g * (1.0 - h) / h * b_pi2_mu)
     c2 = g * g * (q + (1.0 - h) / h * (q + mu_pi_b**2) + extra_trace / h)
     return Moments(m0, m1, m0 * m0 + c0, 2.0 * m0 * m1 + c1, m1 * m1 + c2)
+
+
+def _target_moments(res: Resolvent, s: np.ndarray, mu: np.ndarray, b: np.ndarray,
+                    extra_trace: float) -> Moments:
+    """Moments of ``w_alpha`` from eigenbasis coordinates (``Uᵀ mu``, ``Uᵀ b``); ``b = E[w̃]``."""
+    return _moments_from_forms(res, _forms(res.diagonal, s, mu, b), extra_trace)
 
 
 def _mean(name: str, value: ArrayLike) -> np.ndarray:
@@ -455,3 +482,128 @@ def ridge_moments(
         trace = float(a_t @ (rot * rot) @ src.omega_eigenvalues)
         mean_t = rot @ src.mean_eigen
     return _target_moments(tgt, spec_t.eigenvalues, spec_t.project(mt), mean_t, trace)
+
+
+# --------------------------------------------------------------------------------------------
+# plug-in estimation from target training rows, for a covariance estimated elsewhere
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class PluginStatistics:
+    """Target TRAINING rows summarised for the plug-in moments of a fixed source ``w̃``.
+
+    With ``z_i = y_i x_i`` (``E z_i = mu_t``) in the eigenbasis of the given covariance:
+    ``S = Σ_i z_i`` and ``D_j = Σ_i z_ij²``. For each penalty the forms of the moments are then
+    estimated without bias: quadratic forms ``mu_tᵀ K mu_t`` (``K`` diagonal in that basis,
+    weights ``k``) by the U-statistic ``k · (S² − D) / (n (n − 1))``, linear forms
+    ``w̃ᵀ K mu_t`` by ``w̃ᵀ K S / n``; each quadratic form is floored at its Cauchy–Schwarz bound
+    ``(w̃ᵀ K mu_t)² / (w̃ᵀ K w̃)`` (as :func:`rmt.arbitrary.plugin_statistics` floors ``M_t``).
+    With ``Sigma = I`` the moments equal those of :func:`rmt.arbitrary.plugin_statistics`.
+
+    ``includes_mean=True``: the covariance given is ``C = Sigma + mu_t mu_tᵀ`` (the second
+    moment ``E[x xᵀ]`` of target rows, e.g. estimated from unlabeled ones). The forms are then
+    estimated with ``Pi = (C + g I)^{-1}`` and converted exactly by Sherman–Morrison,
+    ``P = Pi + Pi mu mu' Pi / (1 − mu' Pi mu)`` (docs/formulas.md, "Plug-in"), so no noisy
+    estimate of ``mu_t mu_tᵀ`` is ever subtracted from the matrix.
+
+    Attributes: ``n`` (training rows), ``p``, ``spectrum`` (of the covariance), the eigenbasis
+    coordinates ``S``, ``D``, ``w`` (of ``w̃``) and ``includes_mean``.
+    """
+
+    n: int
+    p: int
+    spectrum: Spectrum
+    S: np.ndarray
+    D: np.ndarray
+    w: np.ndarray
+    includes_mean: bool = False
+
+    def _quad(self, k: np.ndarray) -> float:
+        """Unbiased ``mu' K mu`` for ``K = diag(k)`` in the eigenbasis."""
+        n = self.n
+        return float(k @ ((self.S * self.S - self.D) / (n * (n - 1))))
+
+    def _lin(self, k: np.ndarray) -> float:
+        """Unbiased ``w~' K mu``."""
+        return float(k @ (self.w * self.S)) / self.n
+
+    def _forms(self, res: Resolvent) -> _Forms:
+        pd, s = res.diagonal, self.spectrum.eigenvalues
+        w2 = self.w * self.w
+
+        def floored(est: float, cross: float, wk: float) -> float:
+            return max(est, cross * cross / wk if wk > 0 else 0.0, 0.0)
+
+        if not self.includes_mean:
+            k1, k2 = s * pd * pd, pd * pd
+            e, f1, f2 = self._lin(pd), self._lin(k1), self._lin(k2)
+            return _Forms(
+                rho=floored(self._quad(pd), e, float(pd @ w2)),
+                nu=floored(self._quad(k1), f1, float(k1 @ w2)),
+                tau=floored(self._quad(k2), f2, float(k2 @ w2)),
+                e=e, f1=f1, f2=f2, q0=float(k1 @ w2),
+            )
+        # forms under Pi = (C + g I)^{-1} (here ``pd``), then P = Pi + Pi mu mu' Pi / (1 - r)
+        ep, f2p = self._lin(pd), self._lin(pd * pd)
+        bpb, bp2b = float(pd @ w2), float((pd * pd) @ w2)
+        r = min(floored(self._quad(pd), ep, bpb), _R_MAX)
+        r2 = floored(self._quad(pd * pd), f2p, bp2b)
+        one = 1.0 - r
+        rho, e, tau = r / one, ep / one, r2 / one**2
+        f2 = (f2p + ep * r2 / one) / one
+        bPb = bpb + ep * ep / one
+        bP2b = bp2b + 2.0 * ep * f2p / one + ep * ep * r2 / one**2
+        g = res.g  # P Sigma P = P − g P² since P^{-1} = C − mu mu' + g I
+        return _Forms(rho=rho, nu=max(rho - g * tau, 0.0), tau=tau, e=e, f1=e - g * f2, f2=f2,
+                      q0=max(bPb - g * bP2b, 0.0))
+
+    def moments(self, gamma: float, n: int | None = None) -> Moments:
+        """Plug-in moments at penalty ``gamma`` for ``n`` training samples (default: the rows
+        used)."""
+        res = resolvent(self.spectrum, self.n if n is None else n, gamma)
+        return _moments_from_forms(res, self._forms(res), 0.0)
+
+    def alpha_star(self, gamma: float, n: int | None = None) -> float:
+        return self.moments(gamma, n).alpha_star()
+
+
+#: ``mu' Pi mu < 1`` for any real mean; plug-in estimates above this are capped.
+_R_MAX = 1.0 - 1e-6
+
+
+def plugin_statistics(X: ArrayLike, y: ArrayLike, source_coef: ArrayLike, cov: Any,
+                      includes_mean: bool = False) -> PluginStatistics:
+    """Summarise target TRAINING rows for the plug-in moments (:class:`PluginStatistics`).
+
+    Parameters
+    ----------
+    X : array (n, p)
+        Target training rows (samples in ROWS, scikit-learn layout), n >= 2, both classes.
+    y : array (n,)
+        Labels in {−1, +1}.
+    source_coef : array (p,)
+        The source classifier ``w̃``.
+    cov : array (p, p), pair (eigenvalues, eigenvectors) or :class:`Spectrum`
+        The noise covariance ``Sigma`` (or, with ``includes_mean=True``, the second moment
+        ``Sigma + mu_t mu_tᵀ``), estimated without test rows (e.g. by
+        :mod:`linear.covariance`).
+    includes_mean : bool
+        Whether ``cov`` contains the rank-one ``mu_t mu_tᵀ`` (second moment of target rows).
+    """
+    Xv = V.finite_array("X", X, ndim=2)
+    yv = signed_labels(y)
+    w = _mean("source_coef", source_coef)
+    n, p = Xv.shape
+    if yv.shape[0] != n:
+        raise ValueError(f"y has {yv.shape[0]} entries but X has {n} rows")
+    if w.shape[0] != p:
+        raise ValueError(f"source_coef has length {w.shape[0]} but X has {p} columns")
+    if n < 2:
+        raise ValueError(f"the U-statistics need at least 2 training rows, got n={n}")
+    if np.all(yv == yv[0]):
+        raise ValueError(f"y has a single class ({yv[0]:+g} on all {n} rows): the plug-in "
+                         "statistics need both classes -1 and +1 among the training rows")
+    spec = spectrum(cov, "cov", p=p)
+    Z = (Xv * yv[:, None]) @ spec.eigenvectors
+    return PluginStatistics(n=n, p=p, spectrum=spec, S=Z.sum(axis=0),
+                            D=np.einsum("ij,ij->j", Z, Z), w=spec.project(w),
+                            includes_mean=bool(includes_mean))
