@@ -8,6 +8,8 @@
   (empirical-Bayes evidence, or leave-one-out).
 * :mod:`linear.solve` — the affine-in-alpha solution, accuracy paths, leave-one-out parts.
 * :mod:`linear.selection` — honest alpha (and gamma) estimators from training rows only.
+* :mod:`linear.covariance` — noise-covariance estimates for the anisotropic plug-in, from source
+  rows or unlabeled target rows, never from test rows.
 * :mod:`linear.gmm` — Gaussian-mixture source/target sampler (rng passed in).
 * :mod:`linear.simulate` — Monte-Carlo theory-vs-empirical loop (joblib + tqdm).
 * :mod:`linear.amazon` — the embedded Amazon Review data, preprocessing and seeded splits.

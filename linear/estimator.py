@@ -14,7 +14,9 @@ The source classifier must use the same sign convention (positive score = ``clas
 * ``alpha = 0``: target-only ridge, equal to ``Ridge(alpha=n * gamma, fit_intercept=False)``;
   ``alpha = 1``: standard full-rank fine-tuning ("LoRA");
 * ``alpha = "auto"``: plug-in alpha* from the training rows (:func:`linear.selection.plugin_alpha`,
-  theory of :mod:`rmt.arbitrary`);
+  theory of :mod:`rmt.arbitrary`; with ``covariance="source"``, ``"unlabeled"`` or an array,
+  the general-covariance theory of :mod:`rmt.anisotropic` with a covariance estimated without
+  test rows, :mod:`linear.covariance`);
 * ``alpha = "loo"``: closed-form leave-one-out alpha (:func:`linear.selection.loo_alpha`).
 
 :class:`AlphaRidgeCV` chooses alpha AND gamma jointly from the training rows (empirical-Bayes
@@ -35,6 +37,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
+from . import covariance as cov_estimates
 from ._checks import real_array
 from .selection import SURFACES, Surface, loo_alpha, plugin_alpha
 from .solve import affine_parts, loo_parts
@@ -64,6 +67,18 @@ class AlphaRidge(ClassifierMixin, BaseEstimator):
         leave-one-out squared error. Estimates are clipped to ``±linear.selection.ALPHA_LIMIT``.
     gamma : float > 0, default=1.0
         Fine-tuning penalty ``gamma_ft`` (``1/n`` convention: sklearn ``Ridge(alpha=n*gamma)``).
+    covariance : str, array-like (p, p) or CovarianceEstimate, default="isotropic"
+        Noise covariance assumed by ``alpha="auto"`` (ignored for the other alphas).
+        ``"isotropic"``: the identity (the theory of :mod:`rmt.arbitrary`). ``"source"``: the
+        pooled within-class covariance of the SOURCE rows passed to ``fit`` as ``X_source``,
+        ``y_source`` (:func:`linear.covariance.from_source`). ``"unlabeled"``: the second
+        moment ``Sigma + mu_t mu_tᵀ`` of unlabeled target rows passed as ``X_unlabeled`` (they
+        must not be test rows; :func:`linear.covariance.from_unlabeled`). An array: that
+        covariance. A :class:`linear.covariance.CovarianceEstimate` (e.g. from
+        :func:`linear.covariance.for_split`): that estimate, origin included. The default stays
+        ``"isotropic"`` until a held-out study shows the anisotropic plug-in is better.
+    covariance_shrinkage : {"ledoit-wolf", "none"}, default="ledoit-wolf"
+        Shrinkage of the estimated covariances.
 
     Attributes
     ----------
@@ -71,6 +86,10 @@ class AlphaRidge(ClassifierMixin, BaseEstimator):
         ``w_alpha`` at the chosen alpha.
     alpha_ : float
         The alpha used (equal to ``alpha`` when a number was given).
+    covariance_ : linear.covariance.CovarianceEstimate or None
+        The covariance used by ``alpha="auto"`` (None: identity, or alpha not estimated).
+    covariance_origin_ : str
+        Where that covariance came from (which rows, how many, which shrinkage); report it.
     source_coef_ : ndarray of shape (n_features,)
         ``w̃`` as used (zeros when ``source_coef=None``).
     classes_ : ndarray of shape (2,)
@@ -93,13 +112,19 @@ class AlphaRidge(ClassifierMixin, BaseEstimator):
         "source_coef": ["array-like", Real, callable, None],
         "alpha": [Interval(Real, None, None, closed="neither"), StrOptions({"auto", "loo"})],
         "gamma": [Interval(Real, 0.0, None, closed="neither")],
+        "covariance": [StrOptions({"isotropic", "source", "unlabeled"}), "array-like",
+                       cov_estimates.CovarianceEstimate],
+        "covariance_shrinkage": [StrOptions(set(cov_estimates.SHRINKAGE))],
     }
 
     def __init__(self, source_coef: ArrayLike | None = None, alpha: float | str = 1.0,
-                 gamma: float = 1.0) -> None:
+                 gamma: float = 1.0, covariance: str | ArrayLike = "isotropic",
+                 covariance_shrinkage: str = "ledoit-wolf") -> None:
         self.source_coef = source_coef
         self.alpha = alpha
         self.gamma = gamma
+        self.covariance = covariance
+        self.covariance_shrinkage = covariance_shrinkage
 
     # -- helpers --------------------------------------------------------------------------
     def _source(self, n_features: int) -> np.ndarray:
@@ -112,9 +137,43 @@ class AlphaRidge(ClassifierMixin, BaseEstimator):
         return g
 
     # -- scikit-learn API -----------------------------------------------------------------
+    def _covariance(self, X: np.ndarray, y: np.ndarray, X_source: ArrayLike | None,
+                    y_source: ArrayLike | None,
+                    X_unlabeled: ArrayLike | None) -> cov_estimates.CovarianceEstimate | None:
+        """The covariance of ``alpha="auto"`` (None for the identity), from the rows allowed."""
+        c, shrink = self.covariance, self.covariance_shrinkage
+        p = X.shape[1]
+        if isinstance(c, str):
+            if c == "isotropic":
+                return None
+            if c == "source":
+                if X_source is None or y_source is None:
+                    raise ValueError("covariance='source' needs the source rows: call "
+                                     "fit(X, y, X_source=..., y_source=...)")
+                est = cov_estimates.from_source(X_source, y_source, shrink)
+            else:
+                if X_unlabeled is None:
+                    raise ValueError("covariance='unlabeled' needs unlabeled target rows that are "
+                                     "not test rows: call fit(X, y, X_unlabeled=...)")
+                est = cov_estimates.from_unlabeled(X_unlabeled, shrink)
+        elif isinstance(c, cov_estimates.CovarianceEstimate):
+            est = c
+        else:
+            est = cov_estimates.given(c)
+        if est.matrix.shape != (p, p):
+            raise ValueError(f"the covariance ({est.origin}) has shape {est.matrix.shape} but X "
+                             f"has {p} features; allowed: ({p}, {p})")
+        return est
+
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: ArrayLike, y: ArrayLike) -> AlphaRidge:
-        """Fit ``w_alpha`` on target training rows ``X`` (n, p) with labels ``y`` (n,)."""
+    def fit(self, X: ArrayLike, y: ArrayLike, X_source: ArrayLike | None = None,
+            y_source: ArrayLike | None = None, X_unlabeled: ArrayLike | None = None) -> AlphaRidge:
+        """Fit ``w_alpha`` on target training rows ``X`` (n, p) with labels ``y`` (n,).
+
+        ``X_source, y_source`` (source rows and labels) and ``X_unlabeled`` (unlabeled target
+        rows, never test rows) are read only by ``alpha="auto"`` with ``covariance="source"`` /
+        ``"unlabeled"`` respectively.
+        """
         for name in ("alpha", "gamma"):
             if isinstance(getattr(self, name), bool | np.bool_):
                 raise TypeError(f"{name} must be a real number, not a boolean; got "
@@ -126,17 +185,26 @@ class AlphaRidge(ClassifierMixin, BaseEstimator):
         ys, classes = _signed(yv)
         w = self._source(Xv.shape[1])
         path = affine_parts(Xv, ys, w, gamma)
+        cov = None
         if isinstance(self.alpha, str):
             if not np.any(w):
                 alpha = 0.0  # alpha has no effect with a zero source
             elif Xv.shape[0] < 2:
                 raise ValueError(f"alpha={self.alpha!r} needs at least 2 training rows, got 1")
             elif self.alpha == "auto":
-                alpha = plugin_alpha(Xv, ys, w, gamma)
+                cov = self._covariance(Xv, ys, X_source, y_source, X_unlabeled)
+                alpha = plugin_alpha(Xv, ys, w, gamma, covariance=cov)
             else:
                 alpha = loo_alpha(Xv, ys, w, gamma)
         else:
             alpha = float(self.alpha)
+        self.covariance_ = cov
+        if cov is not None:
+            self.covariance_origin_ = cov.origin
+        elif self.alpha == "auto" and np.any(w):
+            self.covariance_origin_ = "isotropic: identity covariance (no rows read)"
+        else:
+            self.covariance_origin_ = f"not used (alpha={self.alpha!r})"
         self.classes_ = classes
         self.source_coef_ = w
         self.alpha_ = alpha

@@ -32,9 +32,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from rmt import Moments, arbitrary
+from rmt import Moments, anisotropic, arbitrary
 
 from ._checks import positive_real, real_array, signed_labels
+from .covariance import CovarianceEstimate
 from .solve import affine_parts, loo_parts, loo_spectrum
 
 __all__ = [
@@ -91,27 +92,50 @@ def _clip(alpha: float, what: str) -> float:
     return float(alpha)
 
 
-def plugin_alpha(X: np.ndarray, y: np.ndarray, source_coef: np.ndarray, gamma: float) -> float:
-    """Plug-in alpha* (docs/theory.md §6.3 (1)).
+def plugin_alpha(X: np.ndarray, y: np.ndarray, source_coef: np.ndarray, gamma: float,
+                 covariance: object = None) -> float:
+    """Plug-in alpha* (docs/theory.md §6.3 (1)), isotropic or with a noise covariance.
 
     With ``z_i = y_i x_i`` and ``S = Σ_i z_i`` over the training rows,
     ``M̂_t = (‖S‖² − Σ‖z_i‖²) / (n(n − 1))`` (floored at ``ŝ² / W``), ``ŝ = ⟨w̃, S⟩ / n``,
     ``W = ‖w̃‖²``; then ``alpha = rmt.arbitrary`` alpha*(M̂_t, ŝ, W; eta = p / n, gamma). Needs
     ``n >= 2``. When the theory's supremum is at ``±inf`` (rare), ``±ALPHA_LIMIT`` is returned.
+
+    ``covariance`` (None: identity, the above): a noise covariance estimated WITHOUT test rows
+    — a :class:`linear.covariance.CovarianceEstimate`, a (p, p) array, an
+    ``(eigenvalues, eigenvectors)`` pair or an ``rmt.anisotropic.Spectrum``. The moments are then
+    those of ``rmt.anisotropic`` with the same unbiased U-statistics
+    (:func:`rmt.anisotropic.plugin_statistics`; an estimate with ``includes_mean=True``, from
+    unlabeled target rows, is read as ``Sigma + mu_t mu_tᵀ``); with the identity both routes
+    agree.
     """
     X, y, source_coef, gamma = _inputs(X, y, source_coef, gamma)
-    stats = arbitrary.plugin_statistics(X, y, source_coef)
+    if covariance is None:
+        stats = arbitrary.plugin_statistics(X, y, source_coef)
+        what = f"M_t={stats.M_t:.3g}, s={stats.s:.3g}, W={stats.W:.3g}"
+        empty = stats.M_t == 0.0 and stats.s == 0.0
+        star = stats.alpha_star
+    else:
+        if not np.any(source_coef):
+            raise ValueError("source_coef is the zero vector: alpha has no effect")
+        if isinstance(covariance, CovarianceEstimate):
+            an = anisotropic.plugin_statistics(X, y, source_coef, covariance.spectrum,
+                                               includes_mean=covariance.includes_mean)
+        else:
+            an = anisotropic.plugin_statistics(X, y, source_coef, covariance)
+        what = "anisotropic covariance"
+        empty = not np.any(an.S)
+        star = an.alpha_star
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        a = stats.alpha_star(gamma)
+        a = star(gamma)
     if math.isfinite(a):
         return _clip(a, "plugin_alpha")
     warnings.warn(
-        f"plugin_alpha: the plug-in theory (M_t={stats.M_t:.3g}, s={stats.s:.3g}, "
-        f"W={stats.W:.3g}) has its supremum at alpha = {a}; returning "
+        f"plugin_alpha: the plug-in theory ({what}) has its supremum at alpha = {a}; returning "
         f"{math.copysign(ALPHA_LIMIT, a):g} (+-ALPHA_LIMIT)"
         + (" — the training rows carry no signal (M_t = s = 0, e.g. all-zero X)"
-           if stats.M_t == 0.0 and stats.s == 0.0 else ""),
+           if empty else ""),
         RuntimeWarning, stacklevel=2,
     )
     return math.copysign(ALPHA_LIMIT, a)
