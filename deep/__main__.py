@@ -23,26 +23,52 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from . import cli
 from .train import TrainConfig
 
 _HELP = {
     "task": "GLUE task: rte, mrpc, sst2, cola, stsb, qnli, mnli, mnli_mm, qqp",
     "model": "short name (minilm, smollm2, tiny-roberta, tiny-bert, tiny-llama), local HF folder "
              "or hub name (online only)",
-    "adapter": "adapter method, e.g. lora, alpha_lora, dora, alpha_dora, olora, adalora, ...; "
-               "full = full fine-tuning",
+    "adapter": "adapter method: lora, dora, olora, adalora, lora2, alora (= ablation_alora: ALoRA, "
+               "Allocating LoRA, not PEFT's Activated LoRA), each also with the alpha_ prefix "
+               "(alpha_lora = alpha-LoRA); full = full fine-tuning",
+    "rank": "LoRA rank r (initial rank for adalora/lora2/alora)",
+    "lora_alpha": "LoRA scaling numerator, s = lora_alpha / r (default: = rank, i.e. s = 1)",
+    "lora_dropout": "dropout on the adapter input",
+    "target_modules": "module names or dotted suffixes to adapt, or all-linear (default: query "
+                      "value for bert/roberta, q_proj v_proj for llama)",
+    "epochs": "training epochs over the adapter split",
+    "batch_size": "rows per adapter step",
+    "eval_batch_size": "rows per evaluation batch",
+    "lr": "AdamW (or LoFT) learning rate of adapters and head",
+    "weight_decay": "AdamW weight decay",
+    "betas": "AdamW betas (two numbers)",
+    "max_grad_norm": "clip the adapter gradients to this norm (default: no clipping)",
+    "optimizer": "adamw or loft",
+    "alpha_lr": "learning rate of the alpha optimiser",
+    "alpha_optimizer": "optimiser of the alpha step",
+    "paper_compat": "the official code's overlap: D_alpha rows are also adapter rows",
+    "split_seed": "seed of the alpha / validation / subsample splits of TRAIN",
+    "seed": "seed of the run (data order, dropout, adapter and head init)",
+    "max_length": "tokens per row (longer rows are truncated)",
+    "checkpoint_every": "write a checkpoint every this many steps (and at the end)",
+    "keep_checkpoints": "complete checkpoints kept",
+    "bf16": "bfloat16 autocast (GPU)",
     "data_dir": "GLUE folder with RTE/, MRPC/, ... (default: $RESCALORA_GLUE_DIR, then "
                 "../shared/data/glue)",
     "out": "run directory (config, metrics, checkpoints, adapter)",
-    "max_steps": "total adapter steps (overrides --epochs)",
+    "max_steps": "total adapter steps (default: from --epochs)",
     "alpha_every": "T: one alpha step every T adapter steps",
     "alpha_split": "fraction of TRAIN held out for the alpha optimiser",
     "val_split": "fraction of TRAIN held out for model selection (0: none)",
-    "subsample": "train on at most this many (seeded) training rows",
-    "dev_subsample": "evaluate on at most this many (seeded) dev rows",
+    "subsample": "train on at most this many (seeded) training rows (default: all)",
+    "dev_subsample": "evaluate on at most this many (seeded) dev rows (default: all)",
     "stop_after": "stop after this many steps as if killed (to test --resume)",
-    "model_dropout": "override the p of every dropout module of the base model",
-    "extra": "extra AdapterConfig fields, KEY=VALUE (VALUE parsed as JSON when possible)",
+    "model_dropout": "override the p of every dropout module of the base model (default: the "
+                     "model's own)",
+    "extra": "extra AdapterConfig fields, KEY=VALUE (VALUE parsed as JSON when possible), e.g. "
+             "share_alpha=true, scale_bias=false, alpha_init=1.0, init=gaussian, train_head=false",
     "allocator_options": "options of deep.allocation.make_allocator, KEY=VALUE",
     "group_by_length": "length-grouped train batches and length-sorted evaluation",
     "eval_every": "evaluate every this many steps (default: at each epoch end)",
@@ -51,6 +77,19 @@ _HELP = {
                   "AdamW step every step, lr --alpha-lr)",
     "num_threads": "torch threads (default: $OMP_NUM_THREADS, else all cores up to 8)",
 }
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Each default shown once: ``(default: X)`` is appended unless the help already states the
+    default (in words, or ``BooleanOptionalAction``'s own suffix), the option is required, or
+    its default is None (the help then says what None means)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if ("(default" in text or action.required
+                or action.default is None or action.default is argparse.SUPPRESS):
+            return text
+        return text + " (default: %(default)s)"
 
 
 def _kv(text: str) -> tuple[str, Any]:
@@ -68,7 +107,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         flag = "--" + f.name.replace("_", "-")
         kind = str(f.type)
         default = None if f.default is dataclasses.MISSING else f.default
-        help_ = _HELP.get(f.name, "") + (f" (default: {default})" if default is not None else "")
+        help_ = _HELP.get(f.name, "")
         if f.name == "task":
             parser.add_argument(flag, required=True, help=_HELP["task"])
         elif kind == "bool":
@@ -104,18 +143,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m deep", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_train = sub.add_parser("train", help="fine-tune a model on a GLUE task",
-                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                             formatter_class=_HelpFormatter)
     _add_config_flags(p_train)
+    for action in p_train._actions:  # a field without a help text would hide its default
+        if not action.help and action.dest != "help":
+            action.help = f"TrainConfig.{action.dest}"
     p_train.add_argument("--resume", action="store_true",
                          help="continue from the newest complete checkpoint under --out")
     p_train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p_eval = sub.add_parser("eval", help="metrics of a finished run's saved adapter")
+    p_eval = sub.add_parser("eval", help="metrics of a finished run's saved adapter",
+                            formatter_class=_HelpFormatter)
     p_eval.add_argument("--run", required=True, help="run directory written by 'train'")
-    p_eval.add_argument("--split", default="dev", help="GLUE split (default: dev)")
+    p_eval.add_argument("--split", default="dev", help="GLUE split")
     p_eval.add_argument("--data-dir", default=None, help=_HELP["data_dir"])
     p_eval.add_argument("--adapter", default="adapter", help="adapter sub-folder: adapter or "
                         "best_adapter")
-    p_eval.add_argument("--batch-size", type=int, default=64)
+    p_eval.add_argument("--batch-size", type=int, default=64, help="rows per evaluation batch")
     p_plot = sub.add_parser("plot", help="learning-curve and alpha-trajectory PNGs of a run")
     p_plot.add_argument("--run", required=True, help="run directory written by 'train'")
     return parser
@@ -123,15 +166,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except cli.UsageError as exc:  # a bad argument: one line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "train":
         from .train import train
 
+        cli.check_extra(dict(args.extra or []))
         try:
             cfg = _config_from_args(args)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        summary = train(cfg, resume=args.resume, progress=not args.no_progress)
+        cli.check_train_args(args)
+        restored = False
+        if args.resume:
+            start, lines = cli.resume_report(args.out)
+            restored = start is not None
+            for line in lines:
+                print(line, file=sys.stderr)
+        cli.show_model_messages(not restored)  # the new-head line, unless a head is restored
+        with cli.usage_errors(args.model, args.data_dir, args.out):
+            summary = train(cfg, resume=args.resume, progress=not args.no_progress)
         if summary.get("status") == "done":
             print(json.dumps({"final": summary["final"],
                               "trainable_parameters": summary["trainable_parameters"]}, indent=1))
@@ -151,8 +212,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from .train import evaluate_run
 
-    metrics = evaluate_run(args.run, args.split, data_dir=args.data_dir, adapter=args.adapter,
-                           batch_size=args.batch_size)
+    cli.check_run(args.run, args.adapter)
+    cli.show_model_messages(False)  # the run's saved head is restored
+    with cli.usage_errors(args.run, args.data_dir, model_argument="--run"):
+        metrics = evaluate_run(args.run, args.split, data_dir=args.data_dir, adapter=args.adapter,
+                               batch_size=args.batch_size)
     print(json.dumps(metrics, indent=1))
     return 0
 

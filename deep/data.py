@@ -410,6 +410,9 @@ def read_glue_tsv(path: str | os.PathLike[str], task: str | TaskSpec, split: str
             )
     else:
         header = list(spec.columns)
+    if not rows:
+        raise GlueFormatError(f"{p}: no data rows{' after the header' if spec.columns is None else ''}"
+                              "; allowed: a TSV with at least one row")
     width = len(header)
     text_idx = [header.index(c) for c in spec.text_columns]
     label_idx = header.index(spec.label_column)

@@ -33,6 +33,15 @@ converters (e.g. ``torchrun`` ranks), and a half-written folder never appears.
 Randomness: newly initialised heads and tiny models draw from ``torch.manual_seed(seed)``
 inside ``torch.random.fork_rng``: the caller's global RNG is untouched. ``seed=None`` leaves
 the head to the global RNG (Hugging Face's default behaviour).
+
+Messages: transformers' load report ("classifier MISSING ... Consider training on your
+downstream task") and its weight-loading progress bar are not shown when the only missing keys
+are the task head that :func:`load_model` creates on purpose; instead one line goes to the
+logger ``deep.models`` at INFO level (``python -m deep train`` prints it; ``eval`` and
+``--resume``, which restore a saved head, do not). Any other missing, unexpected or mismatched
+key still produces transformers' full report. A local folder without ``config.json`` (model)
+or without tokenizer files (tokenizer), and one that transformers cannot load, raise
+:class:`ModelNotAvailable` naming the folder and what it must hold.
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ import contextlib
 import importlib.metadata
 import importlib.util
 import json
+import logging
 import os
 import shutil
 import string
@@ -60,6 +70,8 @@ __all__ = [
     "SHORT_NAMES",
     "TINY_TYPES",
     "ModelNotAvailable",
+    "TOKENIZER_FILES",
+    "check_local_folder",
     "package_dir",
     "minilm_dir",
     "smollm2_gguf",
@@ -89,8 +101,91 @@ _SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _CONVERSION_FORMAT = 1  # bump when the conversion output changes
 
 
+_LOG = logging.getLogger(__name__)
+
+#: files of which a local folder must hold at least one for :func:`load_tokenizer`
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json",
+                   "tokenizer.model", "spiece.model", "sentencepiece.bpe.model")
+
+
 class ModelNotAvailable(OSError):
     """A model or tokenizer cannot be found locally and the hub cannot (or may not) be used."""
+
+
+def _allowed_names() -> str:
+    return (f"a short name ({', '.join(SHORT_NAMES)}), a Hugging Face folder (config.json, "
+            "weights and tokenizer files) or a hub name (online only)")
+
+
+def check_local_folder(loc: str, what: str) -> None:
+    """A local ``loc`` must look like a Hugging Face folder for ``what`` (model / tokenizer)."""
+    folder = Path(loc)
+    need = ("config.json",) if what == "model" else TOKENIZER_FILES
+    if not any((folder / f).is_file() for f in need):
+        holds = sorted(p.name for p in folder.iterdir())[:8]
+        raise ModelNotAvailable(
+            f"name_or_path={loc!r}: the folder holds no {what} files (needs "
+            f"{' or '.join(need[:3])}{', ...' if len(need) > 3 else ''}; found "
+            f"{holds or 'nothing'}); allowed: {_allowed_names()}")
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+class _LoadReportFilter(logging.Filter):
+    """Holds back transformers' "LOAD REPORT" warning (kept in ``records``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "LOAD REPORT" in str(record.msg):
+            self.records.append(record)
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def _held_load_report() -> Iterator[_LoadReportFilter]:
+    """While loading: no weight-loading progress bar, and the load report held back."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logger = logging.getLogger("transformers.modeling_utils")
+    held = _LoadReportFilter()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logger.addFilter(held)
+    if bars:
+        hf_logging.disable_progress_bar()
+    try:
+        yield held
+    finally:
+        hf_logger.removeFilter(held)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def _report_load(model: torch.nn.Module, loc: str, info: dict[str, Any],
+                 held: _LoadReportFilter, seed: int | None) -> None:
+    """One line of ours for a new head; transformers' report for anything else."""
+    from .inject import head_modules
+
+    heads = {f"{h}.{n}" for h, m in head_modules(model) for n, _ in m.named_parameters()}
+    missing = set(info.get("missing_keys", ()))
+    unexpected = set(info.get("unexpected_keys", ()))
+    mismatched = list(info.get("mismatched_keys", ()))
+    if missing and missing <= heads and not unexpected and not mismatched:
+        names = sorted({k.split(".")[0] for k in missing})
+        n_out = getattr(getattr(model, "config", None), "num_labels", "?")
+        _LOG.info("new task head %s (%s outputs, seed %s): %s has none, it trains with the "
+                  "adapter", "/".join(names), n_out, "from the global RNG" if seed is None else seed,
+                  loc)
+        return
+    hf_logger = logging.getLogger("transformers.modeling_utils")
+    for record in held.records:  # a real mismatch: show transformers' full report
+        hf_logger.handle(record)
 
 
 # ----------------------------------------------------------------------------------------
@@ -524,7 +619,13 @@ def load_tokenizer(name_or_path: str | os.PathLike[str],
                 src = smollm2_gguf()
                 tok = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
     elif kind == "local":
-        tok = AutoTokenizer.from_pretrained(loc)
+        check_local_folder(loc, "tokenizer")
+        try:
+            tok = AutoTokenizer.from_pretrained(loc)
+        except (OSError, ValueError) as err:
+            raise ModelNotAvailable(f"name_or_path={loc!r}: transformers cannot load a tokenizer "
+                                    f"from this folder ({_first_line(err)}); allowed: "
+                                    f"{_allowed_names()}") from err
     else:
         tok = _hub_call(loc, "tokenizer",
                         lambda **kw: AutoTokenizer.from_pretrained(loc, **kw))
@@ -594,9 +695,19 @@ def load_model(
                 raise ValueError(f"{loc}: the config has neither pad_token_id nor eos_token_id; "
                                  "set config.pad_token_id for sequence classification")
             extra["pad_token_id"] = int(eos)
-        with _seeded(seed):
-            return auto.from_pretrained(loc, dtype=dtype, **extra, **kw)
+        with _seeded(seed), _held_load_report() as held:
+            loaded: Any = auto.from_pretrained(loc, dtype=dtype, output_loading_info=True,
+                                               **extra, **kw)
+        model, info = loaded  # (model, {"missing_keys": ..., ...}) with output_loading_info
+        _report_load(model, loc, info, held, seed)
+        return model
 
     if kind == "local":
-        return _load()
+        check_local_folder(loc, "model")
+        try:
+            return _load()
+        except OSError as err:
+            raise ModelNotAvailable(f"name_or_path={loc!r}: transformers cannot load a model from "
+                                    f"this folder ({_first_line(err)}); allowed: "
+                                    f"{_allowed_names()}") from err
     return _hub_call(loc, "model", _load)

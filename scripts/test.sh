@@ -16,7 +16,7 @@ mypy --follow-imports=silent --disallow-untyped-defs --disallow-incomplete-defs 
     deep/study.py deep/hf.py deep/metrics.py deep/data.py deep/__main__.py deep/batching.py deep/plots.py \
     deep/allocation.py deep/layers/__init__.py deep/layers/base.py deep/layers/lora.py \
     deep/layers/dora.py deep/layers/olora.py deep/layers/adalora.py deep/layers/lora2.py \
-    deep/layers/alora.py deep/optim/__init__.py deep/optim/loft.py deep/models.py
+    deep/layers/alora.py deep/optim/__init__.py deep/optim/loft.py deep/models.py deep/cli.py
 mkdocs build --strict --quiet --site-dir "$(mktemp -d)"
 python -m pytest -q -p no:cacheprovider
 python -m pytest -q -p no:cacheprovider --nbmake notebooks
