@@ -255,3 +255,25 @@ def test_adapted_model_still_copies_and_pickles(tmp_path):
     back.save_pretrained(tmp_path / "back")
     again = load_file(str(tmp_path / "back" / WEIGHTS_NAME))
     assert all(torch.all(v == 0) for k, v in again.items() if k.endswith("lora_B"))
+
+
+@pytest.mark.parametrize("arch", ["roberta", "llama"])
+def test_alpha_log_statistics_equal_on_the_peft_route(arch):
+    """The same alpha values through deep.inject and through PEFT (AlphaLoraConfig) give the
+    same statistics, and they equal NumPy's over the values grouped by target module."""
+    from .test_peft import _pair
+
+    ours, theirs = _pair(arch)
+    a, b = alpha_log_statistics(ours), alpha_log_statistics(theirs)
+    q, v = ("query", "value") if arch == "roberta" else ("q_proj", "v_proj")
+    assert set(a) == set(b) == {"alpha_mean", "alpha_std", f"alpha_mean_{q}", f"alpha_std_{q}",
+                                f"alpha_mean_{v}", f"alpha_std_{v}"}
+    for k in a:
+        assert a[k] == pytest.approx(b[k], abs=1e-7), k
+    named = {n: p.detach().numpy().astype(np.float64) for n, p in ours.named_parameters()
+             if n.endswith(".alpha")}
+    qs = np.concatenate([x for n, x in named.items() if n.endswith(f"{q}.alpha")])
+    allv = np.concatenate(list(named.values()))
+    assert a[f"alpha_mean_{q}"] == pytest.approx(qs.mean(), abs=1e-7)
+    assert a[f"alpha_std_{q}"] == pytest.approx(qs.std(), abs=1e-7)
+    assert a["alpha_std"] == pytest.approx(allv.std(), abs=1e-7) and allv.std() > 0.1
