@@ -95,11 +95,11 @@ def project_loop(task: str, adapter: str, grouped: bool, steps: int, batch_size:
     from deep.train import TrainConfig, train
 
     with tempfile.TemporaryDirectory() as d:
-        cfg = TrainConfig(task=task, model=model, adapter=adapter, rank=8, max_steps=steps,
-                          batch_size=batch_size, max_length=max_length, lr=5e-4, seed=seed,
-                          group_by_length=grouped, checkpoint_every=10**9, dev_subsample=16,
-                          eval_every=10**9, out=str(Path(d) / "run"), data_dir=data_dir,
-                          num_threads=torch.get_num_threads())
+        cfg = TrainConfig.from_flat(task=task, model=model, adapter=adapter, rank=8, max_steps=steps,
+                                    batch_size=batch_size, max_length=max_length, lr=5e-4, seed=seed,
+                                    group_by_length=grouped, checkpoint_every=10**9, dev_subsample=16,
+                                    eval_every=10**9, out=str(Path(d) / "run"), data_dir=data_dir,
+                                    num_threads=torch.get_num_threads())
         s = train(cfg, progress=False)
     return {"seconds": s["seconds"] - s["eval_seconds"], "steps": steps,
             "real_tokens": s["train_tokens"]["real"], "padded_tokens": s["train_tokens"]["padded"],

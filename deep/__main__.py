@@ -17,14 +17,13 @@ Every :class:`deep.train.TrainConfig` field is a flag (``--alpha-every 10``, ``-
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from . import cli
-from .train import TrainConfig
+from .config import TrainConfig, flat_fields
 
 _HELP = {
     "task": "GLUE task: rte, mrpc, sst2, cola, stsb, qnli, mnli, mnli_mm, qqp",
@@ -103,18 +102,16 @@ def _kv(text: str) -> tuple[str, Any]:
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    for f in dataclasses.fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        kind = str(f.type)
-        default = None if f.default is dataclasses.MISSING else f.default
-        help_ = _HELP.get(f.name, "")
-        if f.name == "task":
+    for name, kind, default in flat_fields():
+        flag = "--" + name.replace("_", "-")
+        help_ = _HELP.get(name, "")
+        if name == "task":
             parser.add_argument(flag, required=True, help=_HELP["task"])
         elif kind == "bool":
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_)
         elif kind.startswith("dict"):
             parser.add_argument(flag, type=_kv, action="append", default=None, metavar="KEY=VALUE",
-                                help=_HELP.get(f.name, ""))
+                                help=_HELP.get(name, ""))
         elif kind.startswith("tuple[float"):
             parser.add_argument(flag, type=float, nargs=2, default=default, help=help_)
         elif kind.startswith("tuple[str"):
@@ -127,16 +124,16 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 def _config_from_args(args: argparse.Namespace) -> TrainConfig:
     values: dict[str, Any] = {}
-    for f in dataclasses.fields(TrainConfig):
-        v = getattr(args, f.name)
-        if str(f.type).startswith("dict"):
+    for name, kind, _ in flat_fields():
+        v = getattr(args, name)
+        if kind.startswith("dict"):
             v = dict(v or [])
         elif isinstance(v, list):
             v = tuple(v)
-        if f.name == "target_modules" and v == ("all-linear",):
+        if name == "target_modules" and v == ("all-linear",):
             v = "all-linear"
-        values[f.name] = v
-    return TrainConfig(**values)
+        values[name] = v
+    return TrainConfig.from_flat(**values)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -45,7 +45,7 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 from peft import LoraConfig, PeftModel
@@ -116,7 +116,7 @@ class AlphaLoraConfig(LoraConfig):
                       and bool(getattr(self, f.name))]
             init = self.init_lora_weights
             variants = dataclasses.fields(LoraConfig)
-            init_variants = next((f.metadata.get("lora_variants", []) for f in variants
+            init_variants: list[Any] = next((f.metadata.get("lora_variants", []) for f in variants
                                   if f.name == "init_lora_weights"), [])
             if init in init_variants:
                 others.append(f"init_lora_weights={init!r}")
@@ -154,15 +154,21 @@ def _w0(module: LoraLayer) -> torch.Tensor:
     return w.float()
 
 
+def _factor(module: LoraLayer, which: str, adapter: str) -> nn.Linear:
+    """``module.lora_A[adapter]`` / ``lora_B`` (PEFT keeps them in ``nn.ModuleDict`` s)."""
+    return cast(nn.Linear, cast(nn.ModuleDict, getattr(module, which))[adapter])
+
+
 def _delta32(module: LoraLayer, adapter: str) -> torch.Tensor:
-    a = module.lora_A[adapter].weight.detach().float()
-    b = module.lora_B[adapter].weight.detach().float()
+    a = _factor(module, "lora_A", adapter).weight.detach().float()
+    b = _factor(module, "lora_B", adapter).weight.detach().float()
     return (b @ a) * float(module.scaling[adapter])
 
 
 def _lowrank(module: LoraLayer, adapter: str, x: torch.Tensor) -> torch.Tensor:
-    lora_A, lora_B = module.lora_A[adapter], module.lora_B[adapter]
-    return lora_B(lora_A(module.lora_dropout[adapter](x))) * module.scaling[adapter]
+    lora_A, lora_B = _factor(module, "lora_A", adapter), _factor(module, "lora_B", adapter)
+    dropout = cast(nn.ModuleDict, module.lora_dropout)[adapter]
+    return lora_B(lora_A(dropout(x))) * module.scaling[adapter]
 
 
 def _check_linear(module: LoraLayer) -> None:
@@ -179,8 +185,8 @@ def _init_alpha(module: LoraLayer, adapter: str, config: Any) -> None:
         setattr(module, _SCALE_BIAS, {})
     if ALPHA_NAME not in module.adapter_layer_names:
         module.adapter_layer_names = tuple(module.adapter_layer_names) + (ALPHA_NAME,)
-    ref = module.lora_A[adapter].weight
-    out = module.lora_B[adapter].weight.shape[0]
+    ref = _factor(module, "lora_A", adapter).weight
+    out = _factor(module, "lora_B", adapter).weight.shape[0]
     getattr(module, ALPHA_NAME)[adapter] = nn.Parameter(
         torch.full((out,), float(config.alpha_init), dtype=ref.dtype, device=ref.device))
     getattr(module, _SCALE_BIAS)[adapter] = bool(config.scale_bias)
@@ -278,7 +284,7 @@ class AlphaDoraLinearVariant(AlphaLinearVariant):
         if MAGNITUDE_NAME not in module.adapter_layer_names:
             module.adapter_layer_names = tuple(module.adapter_layer_names) + (MAGNITUDE_NAME,)
         n = AlphaDoraLinearVariant._norm(module, adapter_name)
-        ref = module.lora_A[adapter_name].weight
+        ref = _factor(module, "lora_A", adapter_name).weight
         getattr(module, MAGNITUDE_NAME)[adapter_name] = nn.Parameter(n.to(ref.dtype))
 
     @staticmethod

@@ -20,7 +20,6 @@ dev: the reported metric is the last step's.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 from collections.abc import Sequence
@@ -57,7 +56,7 @@ def _run_one(base: TrainConfig, task: str, method: str, seed: int, runs: Path,
     out = runs / task / method / f"seed{seed}"
     done = out / "summary.json"
     if not done.is_file():
-        cfg = dataclasses.replace(base, task=task, seed=seed, out=str(out), **METHODS[method])
+        cfg = base.with_flat(task=task, seed=seed, out=str(out), **METHODS[method])
         train(cfg, resume=True, progress=progress)
     s = json.loads(done.read_text())
     counts = s["trainable_parameters"]
@@ -120,8 +119,9 @@ def run_study(tasks: Sequence[str], methods: Sequence[str], seeds: Sequence[int]
                           f"{np.mean([r['seconds'] for r in sel]):.0f}"])
     sub = "" if base.subsample is None else f", train subsampled to {base.subsample} rows"
     sub += "" if base.dev_subsample is None else f", dev subsampled to {base.dev_subsample} rows"
+    rank = base.adapter.rank if base.adapter else "—"
     lines = [f"# GLUE study ({base.model}, {base.max_steps} steps of batch {base.batch_size}, "
-             f"lr {base.lr}, rank {base.rank}, max length {base.max_length}{sub})\n",
+             f"lr {base.lr}, rank {rank}, max length {base.max_length}{sub})\n",
              "Mean ± std over seeds of the dev metric at the last step (no choice made on dev). "
              "`trainable %` counts adapters + alpha + head against the whole model.\n"]
     # one table per task (columns differ between tasks)
@@ -190,10 +190,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--name", default="glue_study")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
-    base = TrainConfig(task=a.tasks[0], model=a.model, max_steps=a.steps, batch_size=a.batch_size,
-                       lr=a.lr, rank=a.rank, max_length=a.max_length, alpha_every=a.alpha_every,
-                       alpha_lr=a.alpha_lr, subsample=a.subsample, dev_subsample=a.dev_subsample,
-                       num_threads=a.threads, data_dir=a.data_dir, checkpoint_every=25)
+    base = TrainConfig.from_flat(task=a.tasks[0], model=a.model, max_steps=a.steps, batch_size=a.batch_size,
+                                 lr=a.lr, rank=a.rank, max_length=a.max_length,
+                                 alpha_every=a.alpha_every, alpha_lr=a.alpha_lr, subsample=a.subsample,
+                                 dev_subsample=a.dev_subsample, num_threads=a.threads,
+                                 data_dir=a.data_dir, checkpoint_every=25)
     rows = run_study(a.tasks, a.methods, a.seeds, base, a.runs, a.out, a.name, not a.no_progress)
     print((Path(a.out) / f"{a.name}.md").read_text())
     return 0 if rows else 1

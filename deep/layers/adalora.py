@@ -139,11 +139,19 @@ class _SVDLayer(AllocatingLayer):
     # buffer (register_buffer in _create_parameters), declared for the type checker
     rank_mask: torch.Tensor
 
-    def __init__(self, base_layer: nn.Linear, *, target_rank: int | None = None,
-                 **kw: Any) -> None:
+    options: ClassVar[tuple[str, ...]] = ("target_rank",)
+    allocator_options: ClassVar[tuple[str, ...]] = (
+        "target_rank", "init_warmup", "final_warmup", "interval", "beta1", "beta2",
+        "orth_reg_weight", "composed_orth")
+    loft_compatible = False  # the update is P diag(E) Q, not one B @ A pair
+
+    def __init__(self, base_layer: nn.Linear, **kw: Any) -> None:
         super().__init__(base_layer, **kw)
         _check_no_rslora(self)
         self.scaling = self.lora_alpha / (self.r + 1e-5)
+
+    def _init_options(self, *, target_rank: int | None = None, **options: Any) -> None:
+        super()._init_options(**options)
         t = max(1, (2 * self.r) // 3) if target_rank is None else target_rank
         if isinstance(t, bool) or not isinstance(t, int) or not 1 <= t <= self.r:
             raise ValueError(f"target_rank={target_rank!r} is invalid; allowed: None or an "
@@ -155,10 +163,6 @@ class _SVDLayer(AllocatingLayer):
     @classmethod
     def default_init(cls, use_alpha: bool) -> str:
         return "gaussian"
-
-    @classmethod
-    def _extra(cls, config: Any) -> dict[str, Any]:
-        return {"target_rank": getattr(config, "target_rank", None)}
 
     def _create_parameters(self, factory: dict[str, Any]) -> None:
         super()._create_parameters(factory)

@@ -20,7 +20,7 @@ zero: the function is unchanged at that moment). Trainable count per layer: ``RÂ
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -44,23 +44,20 @@ class AloraLayer(AllocatingLayer):
     # buffer (register_buffer in _create_parameters), declared for the type checker
     lora_gate: torch.Tensor
 
-    def __init__(self, base_layer: nn.Linear, *, max_rank: int | None = None,
-                 **kw: Any) -> None:
-        rank = kw.get("rank", 8)
-        lim = min(base_layer.in_features, base_layer.out_features)
+    options: ClassVar[tuple[str, ...]] = ("max_rank",)
+    allocator_options: ClassVar[tuple[str, ...]] = (
+        "init_warmup", "rounds", "round_interval", "prune_per_round", "ablation", "min_rank", "seed")
+    loft_compatible = False  # the update is B diag(gate) A: LoFT would ignore the gates
+
+    def _init_options(self, *, max_rank: int | None = None, **options: Any) -> None:
+        super()._init_options(**options)
+        rank, lim = self.r, min(self.in_features, self.out_features)
         cap = min(2 * rank, lim) if max_rank is None else max_rank
-        if isinstance(cap, bool) or not isinstance(cap, int) or not (
-                isinstance(rank, int) and rank <= cap <= lim):
+        if isinstance(cap, bool) or not isinstance(cap, int) or not rank <= cap <= lim:
             raise ValueError(f"max_rank={max_rank!r} is invalid; allowed: None (= min(2Â·rank, in, "
                              f"out)) or an integer in [rank, min(in_features, out_features)] = "
                              f"[{rank}, {lim}]")
-        nn.Module.__init__(self)  # attributes below are needed by _create_parameters
         self.max_rank = cap
-        super().__init__(base_layer, **kw)
-
-    @classmethod
-    def _extra(cls, config: Any) -> dict[str, Any]:
-        return {"max_rank": getattr(config, "max_rank", None)}
 
     def _create_parameters(self, factory: dict[str, Any]) -> None:
         super()._create_parameters(factory)

@@ -105,7 +105,12 @@ class AdapterLayer(nn.Module):
     parameters other than alpha, e.g. ``("lora_A", "lora_B")``), ``saved_buffer_names``
     (buffers written by ``save_adapter``), ``init_kind`` (``"lowrank"`` or ``"olora"``),
     ``replaces_base_weight`` (the layer trains against its own residual copy of ``W0``, the
-    caller's tensor is never reused), ``peft_use_dora`` (PEFT export flag).
+    caller's tensor is never reused), ``peft_use_dora`` (PEFT export flag), ``options`` (the
+    :class:`deep.AdapterConfig` fields this kind reads beyond the common ones; they arrive as
+    constructor keywords and are handled by :meth:`_init_options`), ``allocator_options`` (the
+    option names :func:`deep.allocation.make_allocator` accepts for this kind),
+    ``loft_compatible`` (the update is one plain ``B @ A`` pair, so :class:`deep.optim.LoFT`
+    applies exactly), ``zero_at_init`` (the layer equals its base at initialisation).
 
     The layer exposes ``weight`` / ``bias`` of the frozen base (read-only properties, as PEFT
     does) so code that inspects ``module.weight.dtype`` keeps working.
@@ -117,6 +122,10 @@ class AdapterLayer(nn.Module):
     saved_buffer_names: ClassVar[tuple[str, ...]] = ()
     replaces_base_weight: ClassVar[bool] = False
     peft_use_dora: ClassVar[bool] = False
+    options: ClassVar[tuple[str, ...]] = ()
+    allocator_options: ClassVar[tuple[str, ...]] = ()
+    loft_compatible: ClassVar[bool] = True
+    zero_at_init: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -132,8 +141,13 @@ class AdapterLayer(nn.Module):
         init: str | None = None,
         generator: torch.Generator | None = None,
         freeze_base: bool = True,
+        **options: Any,
     ) -> None:
         super().__init__()
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            raise TypeError(f"{type(self).__name__}: unknown option(s) {unknown}; allowed: "
+                            f"{list(self.options)}")
         if not isinstance(base_layer, nn.Linear):
             raise TypeError(
                 f"{type(self).__name__} wraps an nn.Linear, got {type(base_layer).__name__}"
@@ -172,6 +186,7 @@ class AdapterLayer(nn.Module):
         self.alpha_shared_from: str | None = None
         self.merged = False
         self._merge_state: dict[str, Any] | None = None
+        self._init_options(**options)
         self._create_parameters(factory)
         self.reset_parameters(generator)
         if freeze_base:
@@ -215,8 +230,13 @@ class AdapterLayer(nn.Module):
 
     @classmethod
     def _extra(cls, config: Any) -> dict[str, Any]:
-        """Constructor keywords of this kind beyond the common ones, read from ``config``."""
-        return {}
+        """Constructor keywords of this kind beyond the common ones: its ``options``, read
+        from ``config``."""
+        return {name: getattr(config, name, None) for name in cls.options}
+
+    def _init_options(self, **options: Any) -> None:
+        """Validate and store the kind's ``options`` (called once the common attributes —
+        ``r``, ``in_features``, ``out_features`` — are set, before :meth:`_create_parameters`)."""
 
     def _create_parameters(self, factory: dict[str, Any]) -> None:
         raise NotImplementedError

@@ -35,6 +35,8 @@ class DoraLayer(LoraLayer):
     Trainable count per layer: ``r·(in + out) + out`` (+ ``out`` with alpha).
     """
 
+    loft_compatible = False  # the update is rescaled by m / ‖W‖_row, not W0 + B @ A
+
     adapter_param_names = ("lora_A", "lora_B", "lora_magnitude")
     peft_use_dora = True
 

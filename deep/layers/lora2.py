@@ -49,20 +49,16 @@ class Lora2Layer(_SVDLayer):
     saved_buffer_names = ("rank_mask",)
     importance_params: ClassVar[dict[str, int]] = {"lora_A2": 1, "lora_E": 0, "lora_B1": 0}
 
-    def __init__(self, base_layer: nn.Linear, *, inner_rank: int | None = None,
-                 **kw: Any) -> None:
-        k = kw.get("rank", 8) if inner_rank is None else inner_rank
-        lim = min(base_layer.in_features, base_layer.out_features)
+    options: ClassVar[tuple[str, ...]] = ("target_rank", "inner_rank")
+
+    def _init_options(self, *, inner_rank: int | None = None, **options: Any) -> None:
+        super()._init_options(**options)
+        k = self.r if inner_rank is None else inner_rank
+        lim = min(self.in_features, self.out_features)
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= lim:
             raise ValueError(f"inner_rank={inner_rank!r} is invalid; allowed: None (= rank) or an "
                              f"integer in [1, min(in_features, out_features)] = [1, {lim}]")
-        nn.Module.__init__(self)  # attributes below are needed by _create_parameters
         self.inner_rank = k
-        super().__init__(base_layer, **kw)
-
-    @classmethod
-    def _extra(cls, config: Any) -> dict[str, Any]:
-        return {**super()._extra(config), "inner_rank": getattr(config, "inner_rank", None)}
 
     def _create_parameters(self, factory: dict[str, Any]) -> None:
         super()._create_parameters(factory)

@@ -109,7 +109,7 @@ def _run(job: dict[str, Any]) -> dict[str, Any]:
     out = Path(job["out"])
     done = out / "summary.json"
     if not done.is_file():
-        cfg = TrainConfig(**job["config"])
+        cfg = TrainConfig.from_flat(**job["config"])
         train(cfg, resume=True, progress=False)
         shutil.rmtree(out / "checkpoints", ignore_errors=True)  # runs are reused by summary.json
     return json.loads(done.read_text())

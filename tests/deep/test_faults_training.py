@@ -4,7 +4,6 @@ that was never interrupted; a partial checkpoint is never loaded."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import random
 import signal
@@ -32,7 +31,7 @@ def _cfg(glue: Path, out: Path, **kw) -> TrainConfig:
                 out=str(out), checkpoint_every=1, keep_checkpoints=2, num_threads=1,
                 max_length=32, lora_dropout=0.1)
     base.update(kw)
-    return TrainConfig(**base)
+    return TrainConfig.from_flat(**base)
 
 
 def _assert_same_run(a: Path, b: Path) -> None:
@@ -108,15 +107,14 @@ def test_sigkill_at_random_moments_always_resumes_exactly(glue, tmp_path):
     train(cfg, progress=False)
     out = tmp_path / "killed"
     args = [sys.executable, "-m", "deep", "train", "--no-progress", "--resume"]
-    for f in dataclasses.fields(cfg):
-        v = getattr(cfg, f.name)
-        if f.name == "out":
+    for name, v in cfg.to_flat().items():  # the CLI's flat spelling of the config tree
+        if name == "out":
             v = str(out)
         if v is None or isinstance(v, dict) and not v:
             continue
-        flag = "--" + f.name.replace("_", "-")
+        flag = "--" + name.replace("_", "-")
         if isinstance(v, bool):
-            args.append(flag if v else "--no-" + f.name.replace("_", "-"))
+            args.append(flag if v else "--no-" + name.replace("_", "-"))
         elif isinstance(v, tuple):
             args += [flag, *map(str, v)]
         else:

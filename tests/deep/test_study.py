@@ -15,8 +15,8 @@ from tests.deep.test_train import _write_sst2
 
 def test_study_runs_reuses_and_summarises(tmp_path):
     glue = _write_sst2(tmp_path / "glue", n_train=64, n_dev=24)
-    base = TrainConfig(task="sst2", model="tiny-roberta", max_steps=3, batch_size=8, rank=2,
-                       data_dir=str(glue), num_threads=1, max_length=32)
+    base = TrainConfig.from_flat(task="sst2", model="tiny-roberta", max_steps=3, batch_size=8, rank=2,
+                                 data_dir=str(glue), num_threads=1, max_length=32)
     rows = run_study(["sst2"], ["lora", "alpha_lora"], [0, 1], base, tmp_path / "runs",
                      tmp_path / "out", progress=False)
     assert [(r["method"], r["seed"]) for r in rows] == [("lora", 0), ("lora", 1),

@@ -55,7 +55,7 @@ def _cfg(glue: Path, out: Path, **kw) -> TrainConfig:
                 out=str(out), checkpoint_every=1000, num_threads=1, target_modules="all-linear",
                 max_length=48)
     base.update(kw)
-    return TrainConfig(**base)
+    return TrainConfig.from_flat(**base)
 
 
 def _adapter_tensors(run: Path) -> dict[str, torch.Tensor]:
@@ -214,7 +214,9 @@ def test_cli_train_then_eval_round_trip(glue, tmp_path, capsys):
     assert rc == 0
     printed = json.loads(capsys.readouterr().out)
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["target_modules"] == ["query", "value"] and cfg["extra"] == {"share_alpha": True}
+    # config.json holds the adapter tree (docs: TrainConfig.adapter is one AdapterConfig)
+    assert cfg["adapter"]["target_modules"] == ["query", "value"] and cfg["adapter"]["share_alpha"] is True
+    assert cfg["adapter"]["method"] == "alpha_dora" and cfg["adapter"]["seed"] == 1
     assert main(["eval", "--run", str(out)]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["accuracy"] == pytest.approx(printed["final"]["dev_accuracy"], abs=1e-12)
@@ -230,7 +232,7 @@ def test_cli_train_then_eval_round_trip(glue, tmp_path, capsys):
 )
 def test_bad_configuration_names_the_field(kw, field, tmp_path):
     with pytest.raises(ValueError, match=rf"{field.replace('+', '[+]')}=.*allowed"):
-        TrainConfig(**{"task": "sst2", "out": str(tmp_path), **kw})
+        TrainConfig.from_flat(**{"task": "sst2", "out": str(tmp_path), **kw})
 
 
 def test_cli_reports_bad_flags(capsys, tmp_path):
