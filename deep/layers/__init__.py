@@ -4,8 +4,12 @@
 ``"adalora"``, ``"lora2"``, ``"alora"``, driven by :mod:`deep.allocation`). A *method* is a kind,
 optionally with the ``alpha_`` prefix: ``"alpha_lora"`` (alpha-LoRA), ``"alpha_dora"``,
 ``"alpha_olora"`` are the same classes with ``use_alpha=True`` (alpha is implemented once, in
-:class:`AdapterLayer`). Adding a kind: one class in a new file with ``@register("name")``, its
-import below, and one row in the parametrised tests (``tests/deep/test_layers.py``).
+:class:`AdapterLayer`). Adding a kind: one class in a new file of this package with
+``@register("name")`` — nothing else: every module here is imported at package import
+(:func:`_discover`), the parametrised tests (``tests/deep/test_layers.py``) derive their rows
+from the registry and the class attributes (``adapter_param_names``, ``zero_factor``,
+``loft_compatible``, ``options``), and a kind defined in any other module registers itself
+when that module is imported (``tests/deep/test_new_kind.py`` does exactly that).
 
 Name clash: our ``"alora"`` is **ALoRA, Allocating LoRA** (Liu et al., NAACL 2024), whose
 allocator scores ranks by ablation; PEFT's ``"alora"`` is an unrelated method, *Activated
@@ -51,6 +55,18 @@ __all__ = [
 ]
 
 ALPHA_PREFIX = "alpha_"
+
+
+def _discover() -> None:
+    """Import every module of this package, so that each ``@register`` runs."""
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
+
+
+_discover()
 
 #: Explicit names accepted in place of a registered kind (also with the ``alpha_`` prefix).
 METHOD_ALIASES: dict[str, str] = {"ablation_alora": "alora"}

@@ -136,6 +136,7 @@ class _SVDLayer(AllocatingLayer):
     """Shared by AdaLoRA and LoRA²: singular values ``lora_E`` masked by ``rank_mask``."""
 
     rank_buffer = "rank_mask"
+    zero_factor = "lora_E"  # P and Q random, the singular values 0
     # buffer (register_buffer in _create_parameters), declared for the type checker
     rank_mask: torch.Tensor
 

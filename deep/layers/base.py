@@ -110,7 +110,8 @@ class AdapterLayer(nn.Module):
     constructor keywords and are handled by :meth:`_init_options`), ``allocator_options`` (the
     option names :func:`deep.allocation.make_allocator` accepts for this kind),
     ``loft_compatible`` (the update is one plain ``B @ A`` pair, so :class:`deep.optim.LoFT`
-    applies exactly), ``zero_at_init`` (the layer equals its base at initialisation).
+    applies exactly), ``zero_factor`` (the adapter tensor that is zero at initialisation, so the
+    layer equals its base; ``None`` when the equality holds otherwise, as for OLoRA).
 
     The layer exposes ``weight`` / ``bias`` of the frozen base (read-only properties, as PEFT
     does) so code that inspects ``module.weight.dtype`` keeps working.
@@ -125,7 +126,7 @@ class AdapterLayer(nn.Module):
     options: ClassVar[tuple[str, ...]] = ()
     allocator_options: ClassVar[tuple[str, ...]] = ()
     loft_compatible: ClassVar[bool] = True
-    zero_at_init: ClassVar[bool] = True
+    zero_factor: ClassVar[str | None] = "lora_B"
 
     def __init__(
         self,

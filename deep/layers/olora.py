@@ -45,6 +45,7 @@ class OloraLayer(LoraLayer):
     """OLoRA / alpha-OLoRA. Parameters as LoRA; buffers ``lora_A_init``, ``lora_B_init``."""
 
     init_kind = "olora"
+    zero_factor = None  # B != 0: the base is replaced by the residual W0 - s·B·A
     replaces_base_weight = True
     saved_buffer_names = ("lora_A_init", "lora_B_init")
     # buffers (register_buffer in _create_parameters), declared for the type checker

@@ -17,41 +17,32 @@ from torch import nn
 from deep.layers import (
     REGISTRY,
     UNMERGE_MIN_ABS,
-    AdaLoraLayer,
     AdapterLayer,
     AloraLayer,
     DoraLayer,
-    Lora2Layer,
     LoraLayer,
-    OloraLayer,
     method_names,
     register,
     resolve_method,
 )
 
-# One row per method; adding an adapter kind = one row here (+ one class + one registry line).
-# (method, layer class, has alpha, has DoRA magnitude, OLoRA init)
-METHODS = [
-    ("lora", LoraLayer, False, False, False),
-    ("alpha_lora", LoraLayer, True, False, False),
-    ("dora", DoraLayer, False, True, False),
-    ("alpha_dora", DoraLayer, True, True, False),
-    ("olora", OloraLayer, False, False, True),
-    ("alpha_olora", OloraLayer, True, False, True),
-    ("adalora", AdaLoraLayer, False, False, False),
-    ("alpha_adalora", AdaLoraLayer, True, False, False),
-    ("lora2", Lora2Layer, False, False, False),
-    ("alpha_lora2", Lora2Layer, True, False, False),
-    ("alora", AloraLayer, False, False, False),
-    ("alpha_alora", AloraLayer, True, False, False),
-]
-#: low-rank factors per kind (frozen together in the "factors" case) and the factor that is
-#: zero at init (so that the layer equals its base)
-FACTORS = {"lora": ("lora_A", "lora_B"), "dora": ("lora_A", "lora_B"),
-           "olora": ("lora_A", "lora_B"), "adalora": ("lora_A", "lora_E", "lora_B"),
-           "lora2": ("lora_A1", "lora_B1", "lora_E", "lora_A2", "lora_B2"),
-           "alora": ("lora_A", "lora_B")}
-ZERO_AT_INIT = {"adalora": "lora_E", "lora2": "lora_E"}  # others: lora_B
+
+# One row per method, derived from the registry and the class attributes: a new kind needs no
+# edit here. (method, layer class, has alpha, has DoRA magnitude, OLoRA init)
+def method_row(method):
+    cls, use_alpha = resolve_method(method)
+    return (method, cls, use_alpha, "lora_magnitude" in cls.adapter_param_names,
+            cls.init_kind == "olora")
+
+
+METHODS = [method_row(m) for m in method_names()]
+
+
+def factors(kind):
+    """The low-rank factors of a kind (frozen together in the "factors" case)."""
+    return tuple(n for n in REGISTRY[kind].adapter_param_names if n != "lora_magnitude")
+
+
 ALLOCATING = ("adalora", "lora2", "alora")
 METHOD_IDS = [m[0] for m in METHODS]
 DIMS = [(16, 12), (12, 16)]  # (in, out): both orientations catch transposition mistakes
@@ -75,7 +66,7 @@ def randomise(layer, seed=1):
     """Nonzero B (every factor), alpha away from 1, magnitude away from the norm; ALoRA: one
     of the open slots closed, one closed slot opened."""
     g = torch.Generator().manual_seed(seed)
-    for name in FACTORS[layer.kind]:
+    for name in factors(layer.kind):
         p = getattr(layer, name)
         p.copy_(torch.randn(p.shape, generator=g) * (0.3 if p.dim() > 1 or name != "lora_E"
                                                      else 1.0))
@@ -115,7 +106,7 @@ def dense_factors(layer, t):
 
 
 def layer_reference(layer, x, **over):
-    t = {n: over.get(n, getattr(layer, n)) for n in FACTORS[layer.kind]}
+    t = {n: over.get(n, getattr(layer, n)) for n in factors(layer.kind)}
     B, A, s = dense_factors(layer, t)
     return reference(
         x, layer.base_layer.weight, layer.base_layer.bias, A, B, s,
@@ -131,6 +122,15 @@ def x_batch(n_in, seed=2):
 def test_test_table_covers_every_registered_method():
     assert sorted(METHOD_IDS) == sorted(method_names())
     assert set(REGISTRY) == {"lora", "dora", "olora", "adalora", "lora2", "alora"}
+    # the class attributes the test rows are derived from, written from docs/adapters.md:
+    # (factor zero at init, one plain B @ A pair for LoFT, DoRA magnitude)
+    spec = {"lora": ("lora_B", True, False), "dora": ("lora_B", False, True),
+            "olora": (None, True, False), "adalora": ("lora_E", False, False),
+            "lora2": ("lora_E", False, False), "alora": ("lora_B", False, False)}
+    for kind, (zero, loft, has_m) in spec.items():
+        cls = REGISTRY[kind]
+        assert (cls.zero_factor, cls.loft_compatible, "lora_magnitude" in cls.adapter_param_names) == \
+            (zero, loft, has_m), kind
     for method, cls, use_alpha, _, _ in METHODS:
         assert resolve_method(method) == (cls, use_alpha)
     with pytest.raises(ValueError, match="method='alpha_nope'"):
@@ -158,7 +158,7 @@ def test_init_output_equals_base(row, dims):  # L1, α1, D1, O1
     if row[4]:  # OLoRA: B != 0 at init, base replaced by a residual copy
         assert layer.lora_B.abs().max() > 0
     else:
-        assert torch.count_nonzero(getattr(layer, ZERO_AT_INIT.get(layer.kind, "lora_B"))) == 0
+        assert torch.count_nonzero(getattr(layer, type(layer).zero_factor)) == 0
     if row[2]:
         assert torch.equal(layer.alpha, torch.ones(dims[1]))
 
@@ -173,7 +173,7 @@ def test_forward_and_gradients_match_dense_reference(row, scale_bias, frozen):  
     if frozen == "alpha" and layer.alpha is not None:  # the adapter step of alpha-LoRA
         layer.alpha.requires_grad_(False)
     if frozen == "factors":  # the alpha step: only alpha (and DoRA's m) train
-        for name in FACTORS[layer.kind]:
+        for name in factors(layer.kind):
             getattr(layer, name).requires_grad_(False)
     x = x_batch(16).requires_grad_(True)
     target = torch.randn(3, 5, 12, generator=torch.Generator().manual_seed(5))
@@ -195,7 +195,7 @@ def test_forward_and_gradients_match_dense_reference(row, scale_bias, frozen):  
 
 @pytest.mark.parametrize("scale_bias", [True, False])
 def test_alpha_with_zero_factors_scales_the_base_exactly(scale_bias):  # α8
-    lin, layer = make_layer(METHODS[1], scale_bias=scale_bias)
+    lin, layer = make_layer(method_row("alpha_lora"), scale_bias=scale_bias)
     with torch.no_grad():
         layer.lora_A.zero_()
         layer.lora_B.zero_()
@@ -208,8 +208,8 @@ def test_alpha_with_zero_factors_scales_the_base_exactly(scale_bias):  # α8
 
 
 def test_alpha_one_equals_plain_lora_with_same_factors():  # α2
-    _, plain = make_layer(METHODS[0])
-    _, alpha = make_layer(METHODS[1])
+    _, plain = make_layer(method_row("lora"))
+    _, alpha = make_layer(method_row("alpha_lora"))
     randomise(plain)
     with torch.no_grad():
         alpha.lora_A.copy_(plain.lora_A)
@@ -220,7 +220,7 @@ def test_alpha_one_equals_plain_lora_with_same_factors():  # α2
 
 @pytest.mark.parametrize("use_alpha", [False, True])
 def test_dora_norm_is_the_row_norm_of_the_dense_direction(use_alpha):
-    _, layer = make_layer(METHODS[3 if use_alpha else 2])
+    _, layer = make_layer(method_row("alpha_dora" if use_alpha else "dora"))
     randomise(layer)
     w_dir = layer.base_layer.weight.detach().clone()
     if use_alpha:
@@ -255,14 +255,14 @@ def test_svd_kinds_at_init_only_the_singular_values_get_gradients(row):  # Ad1, 
     layer.allocation_guard = None
     layer(x_batch(16)).square().sum().backward()
     assert layer.lora_E.grad.abs().max() > 0
-    for name in FACTORS[layer.kind]:
+    for name in factors(layer.kind):
         if name != "lora_E":
             assert torch.count_nonzero(getattr(layer, name).grad) == 0, name
 
 
 @pytest.mark.parametrize("use_alpha", [False, True])
 def test_alora_closed_slots_get_exactly_zero_gradients_and_contribute_nothing(use_alpha):  # AL3
-    _, layer = make_layer(METHODS[11 if use_alpha else 10])
+    _, layer = make_layer(method_row("alpha_alora" if use_alpha else "alora"))
     randomise(layer)  # slot 0 closed, last slot opened
     x = x_batch(16)
     y = layer(x)
@@ -336,7 +336,7 @@ def test_merge_matches_reference_and_unmerge_restores(row, bias):  # L2, α3, D2
 
 
 def test_merge_is_done_in_float32_and_cast_back():
-    _, layer = make_layer(METHODS[3])
+    _, layer = make_layer(method_row("alpha_dora"))
     layer.to(torch.bfloat16)
     randomise(layer)
     x = x_batch(16).to(torch.bfloat16)
@@ -349,7 +349,7 @@ def test_merge_is_done_in_float32_and_cast_back():
 
 
 def test_unmerge_refuses_after_parameters_changed():
-    _, layer = make_layer(METHODS[1])
+    _, layer = make_layer(method_row("alpha_lora"))
     randomise(layer)
     layer.merge()
     opt = torch.optim.SGD(layer.trainable_parameters(), lr=0.1)
@@ -363,7 +363,7 @@ def test_unmerge_refuses_after_parameters_changed():
 
 
 def test_unmerge_refuses_tiny_alpha_unless_base_kept():
-    _, layer = make_layer(METHODS[1])
+    _, layer = make_layer(method_row("alpha_lora"))
     randomise(layer)
     with torch.no_grad():
         layer.alpha[3] = UNMERGE_MIN_ABS / 10
@@ -374,7 +374,7 @@ def test_unmerge_refuses_tiny_alpha_unless_base_kept():
         layer.unmerge()
     assert layer.merged
     # with keep_base the round trip is exact, whatever alpha is
-    _, layer2 = make_layer(METHODS[1])
+    _, layer2 = make_layer(method_row("alpha_lora"))
     randomise(layer2)
     with torch.no_grad():
         layer2.alpha[3] = 0.0
@@ -384,7 +384,7 @@ def test_unmerge_refuses_tiny_alpha_unless_base_kept():
 
 
 def test_merged_forward_has_no_adapter_gradients():
-    _, layer = make_layer(METHODS[3])
+    _, layer = make_layer(method_row("alpha_dora"))
     randomise(layer)
     layer.merge()
     x = x_batch(16).requires_grad_(True)
@@ -398,7 +398,7 @@ def test_merged_forward_has_no_adapter_gradients():
 @pytest.mark.parametrize("use_alpha", [False, True])
 def test_olora_init_qr_residual_and_callers_tensor(dims, use_alpha):  # O1, O2, O4
     n_in, n_out = dims
-    lin, layer = make_layer(METHODS[5 if use_alpha else 4], n_in, n_out, rank=4)
+    lin, layer = make_layer(method_row("alpha_olora" if use_alpha else "olora"), n_in, n_out, rank=4)
     original = lin.weight.detach().clone()
     assert torch.equal(lin.weight, original)  # caller's tensor not mutated
     assert layer.base_layer.weight is not lin.weight  # ... and not reused
@@ -413,7 +413,7 @@ def test_olora_init_qr_residual_and_callers_tensor(dims, use_alpha):  # O1, O2, 
 
 @pytest.mark.parametrize("rslora", [False, True])
 def test_olora_two_r_conversion_rebuilds_on_the_original_base(rslora):  # O3
-    lin, layer = make_layer(METHODS[4], rank=3, use_rslora=rslora)
+    lin, layer = make_layer(method_row("olora"), rank=3, use_rslora=rslora)
     original = lin.weight.detach().clone()
     randomise(layer)  # "training"
     sd = layer.to_peft_state_dict("p")
@@ -428,7 +428,7 @@ def test_olora_two_r_conversion_rebuilds_on_the_original_base(rslora):  # O3
 
 
 def test_olora_reset_parameters_returns_to_the_original_init():
-    lin, layer = make_layer(METHODS[4])
+    lin, layer = make_layer(method_row("olora"))
     res0 = layer.base_layer.weight.detach().clone()
     A0 = layer.lora_A.detach().clone()
     randomise(layer)
@@ -470,12 +470,12 @@ def test_bad_dropout_names_the_field(dropout):
 
 
 def test_alpha_vector_of_wrong_length_names_the_field():
-    _, layer = make_layer(METHODS[1])
+    _, layer = make_layer(method_row("alpha_lora"))
     with pytest.raises(ValueError, match="alpha.*out_features"):
         layer.set_alpha(torch.ones(11))
     layer.set_alpha(torch.full((12,), 2.0))
     assert torch.equal(layer.alpha, torch.full((12,), 2.0))
-    _, plain = make_layer(METHODS[0])
+    _, plain = make_layer(method_row("lora"))
     with pytest.raises(ValueError, match="alpha"):
         plain.set_alpha(torch.ones(12))
 
@@ -528,7 +528,7 @@ def test_dropout_applies_to_the_adapter_branch_only():
 
 
 def test_is_an_adapter_layer_with_frozen_base_properties():
-    lin, layer = make_layer(METHODS[2])
+    lin, layer = make_layer(method_row("dora"))
     assert isinstance(layer, AdapterLayer)
     assert layer.weight is lin.weight and layer.bias is lin.bias
     assert not lin.weight.requires_grad and not lin.bias.requires_grad
@@ -551,8 +551,8 @@ def test_frozen_alpha_saves_no_extra_activations():
     """Adapter steps of alpha-LoRA (alpha frozen) keep what plain LoRA keeps for backward;
     a trainable alpha adds exactly one (T, out) tensor, the frozen output x W0ᵀ + b."""
     x = x_batch(16).requires_grad_(True)
-    _, plain = make_layer(METHODS[0])
-    _, alpha = make_layer(METHODS[1])
+    _, plain = make_layer(method_row("lora"))
+    _, alpha = make_layer(method_row("alpha_lora"))
     base = _saved_bytes(plain, x)
     assert _saved_bytes(alpha, x) == base + 3 * 5 * 12 * 4
     alpha.alpha.requires_grad_(False)
