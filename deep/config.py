@@ -468,7 +468,7 @@ class TrainConfig:
         d["allocator_options"] = dict(self.allocator.values)
         if self.adapter is None:
             return d | {"adapter": FULL}
-        a = self.adapter.to_dict()
+        a = dataclasses.asdict(self.adapter)  # tuples stay tuples (as from_flat takes them)
         d |= {k: a.pop(v) for k, v in FLAT_ADAPTER_FIELDS.items()}
         a.pop("seed")
         defaults = AdapterConfig(method=self.adapter.method).to_dict()
