@@ -74,3 +74,27 @@ def test_study_runs_end_to_end_on_a_tiny_model(glue, tmp_path):  # noqa: F811
             assert float(a[k]) == pytest.approx(float(b[k]), nan_ok=True), k
     with pytest.raises(SystemExit, match="no runs.csv"):
         _module().main(["--combine", str(tmp_path), "--out", str(tmp_path / "m2")])
+
+
+def test_reach_curves_tabulates_pilots_against_the_majority_baseline(glue, tmp_path):  # noqa: F811
+    spec = importlib.util.spec_from_file_location("reach_curves", SCRIPT.parent / "reach_curves.py")
+    mod = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(mod)
+    from deep.data import load_glue
+
+    train_y, dev_y = load_glue("sst2", "train", str(glue)).labels, load_glue("sst2", "dev", str(glue)).labels
+    major = max(set(train_y), key=list(train_y).count)
+    base = float(np.mean([y == major for y in dev_y]))  # the constant predictor, by hand
+    run = tmp_path / "runs" / "sst2"
+    run.mkdir(parents=True)
+    history = [{"step": 150, "dev_accuracy": base + 0.01, "val_accuracy": 0.5},
+               {"step": 300, "dev_accuracy": base + 0.06, "val_accuracy": 0.6}]
+    (run / "metrics.json").write_text(__import__("json").dumps(history))
+    assert mod.main(["--tasks", "sst2", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "o"),
+                     "--data-dir", str(glue), "--no-run"]) == 0
+    with (tmp_path / "o" / "reach.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["clears"] for r in rows] == ["False", "True"]
+    assert float(rows[0]["majority"]) == pytest.approx(base)
+    assert (tmp_path / "o" / "reach.png").read_bytes()[:4] == b"\x89PNG"
