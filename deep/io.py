@@ -288,6 +288,15 @@ def load_adapter(model: nn.Module, path: str | Path) -> nn.Module:
     except SafetensorError as err:  # truncated or corrupted file: say which one
         raise ValueError(f"load_adapter: {path / WEIGHTS_NAME} is not a readable safetensors "
                          f"file (truncated or corrupted?): {err}") from None
+    bad = sorted(k for k, t in found.items() if t.is_floating_point() and not torch.isfinite(t).all())
+    if bad:
+        raise ValueError(f"load_adapter: {path / WEIGHTS_NAME} holds NaN or Inf in {bad[:5]} "
+                         "(corrupted file, or a diverged run): refusing to load it")
+    saved_type = meta.get("model_type")
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    if saved_type and model_type and saved_type != model_type:
+        raise ValueError(f"load_adapter: {path} was saved from a {saved_type!r} model; this model "
+                         f"is {model_type!r} (load it into the architecture it was trained on)")
     info = adapter_info(model)
     plan: _Plan | None = None
     if info is None:

@@ -28,6 +28,11 @@ from .lora import LoraLayer
 __all__ = ["DoraLayer"]
 
 
+def _compute_dtype(w: torch.Tensor) -> torch.dtype:
+    """float64 for a float64 base, float32 otherwise (bf16/fp16 bases: norms in float32)."""
+    return torch.float64 if w.dtype == torch.float64 else torch.float32
+
+
 @register("dora")
 class DoraLayer(LoraLayer):
     """DoRA / alpha-DoRA: LoRA factors plus the magnitude ``lora_magnitude`` (``out``).
@@ -46,13 +51,13 @@ class DoraLayer(LoraLayer):
         self._w0_sq: tuple[tuple, torch.Tensor] | None = None
 
     def _base_row_sq(self) -> torch.Tensor:
-        """``‖W0_i‖²`` (float32, ``out``), cached while ``W0`` is unchanged (same storage and
-        version counter; in-place writes through ``.data`` bypass the counter: call
-        ``reset_norm_cache()`` after those)."""
+        """``‖W0_i‖²`` (float32, float64 on a float64 base; ``out``), cached while ``W0`` is
+        unchanged (same storage and version counter; in-place writes through ``.data`` bypass the counter:
+        call ``reset_norm_cache()`` after those)."""
         w = self.base_layer.weight
         key = (w.data_ptr(), w._version, w.dtype, w.device, tuple(w.shape))
         if self._w0_sq is None or self._w0_sq[0] != key:
-            sq = torch.linalg.vector_norm(w.detach(), dim=1, dtype=torch.float32).square()
+            sq = torch.linalg.vector_norm(w.detach(), dim=1, dtype=_compute_dtype(w)).square()
             self._w0_sq = (key, sq)
         return self._w0_sq[1]
 
@@ -65,17 +70,19 @@ class DoraLayer(LoraLayer):
 
     @torch.no_grad()
     def weight_norm(self) -> torch.Tensor:
-        """``n = ‖diag(alpha) W0 + s·B·A‖_row`` (float32, length ``out``, no grad)."""
+        """``n = ‖diag(alpha) W0 + s·B·A‖_row`` (float32 — float64 on a float64 base —, length
+        ``out``, no grad)."""
         w0 = self.base_layer.weight.detach()
+        ct = _compute_dtype(w0)
         a_mat = self.lora_A.detach().to(w0.dtype)
-        b_mat = self.lora_B.detach().float()
+        b_mat = self.lora_B.detach().to(ct)
         s = self.scaling
         w_sq = self._base_row_sq()
-        cross = (b_mat * (w0 @ a_mat.t()).float()).sum(1)            # <W0_i, (BA)_i>
-        a32 = a_mat.float()
+        cross = (b_mat * (w0 @ a_mat.t()).to(ct)).sum(1)             # <W0_i, (BA)_i>
+        a32 = a_mat.to(ct)
         quad = ((b_mat @ (a32 @ a32.t())) * b_mat).sum(1)            # ‖(BA)_i‖²
         if self.alpha is not None:
-            al = self.alpha.detach().float()
+            al = self.alpha.detach().to(ct)
             n_sq = al.square() * w_sq + (2.0 * s) * al * cross + (s * s) * quad
         else:
             n_sq = w_sq + (2.0 * s) * cross + (s * s) * quad

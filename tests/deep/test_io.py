@@ -252,3 +252,22 @@ def test_rank_allocating_kinds_refuse_peft_export(method, tmp_path):
     with pytest.raises(ValueError, match=f"'{method}'.*PEFT"):
         export_peft(model, tmp_path)
     assert not (tmp_path / "adapter_config.json").exists()
+
+
+def test_load_adapter_refuses_nan_or_inf_naming_the_file_and_tensor(tmp_path):
+    model = inject(tiny_model("roberta"), AdapterConfig(method="alpha_lora", rank=2))
+    save_adapter(model, tmp_path / "a")
+    tensors = load_file(str(tmp_path / "a" / WEIGHTS_NAME))
+    name = next(k for k in tensors if k.endswith("alpha"))
+    tensors[name][0] = float("nan")
+    save_file(tensors, str(tmp_path / "a" / WEIGHTS_NAME))
+    fresh = inject(tiny_model("roberta"), AdapterConfig(method="alpha_lora", rank=2))
+    with pytest.raises(ValueError, match=rf"{WEIGHTS_NAME} holds NaN or Inf in \['{name}'\]"):
+        load_adapter(fresh, tmp_path / "a")
+
+
+def test_load_adapter_into_another_architecture_says_so(tmp_path):
+    model = inject(tiny_model("roberta"), AdapterConfig(method="lora", rank=2))
+    save_adapter(model, tmp_path / "a")
+    with pytest.raises(ValueError, match="saved from a 'roberta' model; this model is 'bert'"):
+        load_adapter(tiny_model("bert"), tmp_path / "a")

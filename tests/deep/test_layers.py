@@ -557,3 +557,15 @@ def test_frozen_alpha_saves_no_extra_activations():
     assert _saved_bytes(alpha, x) == base + 3 * 5 * 12 * 4
     alpha.alpha.requires_grad_(False)
     assert _saved_bytes(alpha, x) == base
+
+
+@pytest.mark.parametrize("method", ["dora", "alpha_dora"])
+def test_dora_on_a_float64_base_matches_the_float64_dense_reference(method):
+    _, layer = make_layer(method_row(method))
+    layer.double()
+    randomise(layer)
+    assert layer.lora_magnitude.dtype == torch.float64
+    x = x_batch(16).double()
+    y = layer(x)
+    assert y.dtype == torch.float64 and layer.weight_norm().dtype == torch.float64
+    assert (y - layer_reference(layer, x)).abs().max() <= 1e-12  # float64 accuracy, not float32
