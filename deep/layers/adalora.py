@@ -26,20 +26,24 @@ Training without the allocator is refused: see :class:`AllocatingLayer`.
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
 from .base import AdapterLayer, register
 
 __all__ = ["AllocatingLayer", "AdaLoraLayer", "ALLOCATION_GUARD", "ALLOCATOR_FIX"]
 
-#: Default number of training-mode forward passes (grad enabled) a rank-allocating layer
-#: accepts since the last allocator step before it raises (room for gradient accumulation,
-#: gradient checkpointing and alpha steps between two allocator steps).
-ALLOCATION_GUARD = 50
+#: Default number of optimiser steps a rank-allocating layer may take since the last allocator
+#: step; the next optimiser step over its parameters raises. The allocator runs after every
+#: ``optimizer.step()``, so 1 leaves no room for a forgotten allocator and any room for gradient
+#: accumulation (forwards and backwards are not counted), checkpointing and alpha steps (an
+#: optimiser that holds none of the layer's adapter tensors is not counted).
+ALLOCATION_GUARD = 1
 
 ALLOCATOR_FIX = (
     "create deep.allocation.make_allocator(model, total_steps) and call .step(step) after each "
@@ -47,17 +51,58 @@ ALLOCATOR_FIX = (
 )
 
 
+_LIVE: weakref.WeakSet[AllocatingLayer] = weakref.WeakSet()
+
+
+def _param_ids(optimizer: torch.optim.Optimizer) -> set[int]:
+    return {id(p) for g in optimizer.param_groups for p in g["params"]}
+
+
+def _guard_pre_step(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+    """Before any optimiser step: refuse when a layer it trains skipped its allocator."""
+    if not _LIVE:
+        return
+    ids = _param_ids(optimizer)
+    for layer in list(_LIVE):
+        guard = layer.allocation_guard
+        if guard is None or layer.merged or not layer._held_by(ids):
+            continue
+        if layer.optimizer_steps_since_allocation >= guard:
+            raise RuntimeError(
+                f"{type(layer).__name__} ({layer.kind!r}): {layer.optimizer_steps_since_allocation} "
+                f"optimiser step(s) without a rank-allocation step; training a rank-allocating "
+                f"adapter without its allocator would silently train a fixed-rank adapter. Fix: "
+                f"{ALLOCATOR_FIX}. (To train at a fixed rank on purpose set "
+                "layer.allocation_guard = None.)")
+
+
+def _guard_post_step(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+    if not _LIVE:
+        return
+    ids = _param_ids(optimizer)
+    for layer in list(_LIVE):
+        if layer._held_by(ids):
+            layer.optimizer_steps_since_allocation += 1
+
+
+register_optimizer_step_pre_hook(_guard_pre_step)
+register_optimizer_step_post_hook(_guard_post_step)
+
+
 class AllocatingLayer(AdapterLayer):
     """Base of the rank-allocating kinds (AdaLoRA, LoRA², ALoRA).
 
     **No silent no-op (policy).** PEFT's AdaLoRA quietly becomes a fixed-rank SVD adapter when
-    its allocator is never called (docs/adapters.md §11). Here each layer counts the forward
-    passes made in training mode with gradients enabled since the last allocator step
-    (``forwards_since_allocation``); once the count exceeds ``allocation_guard``
-    (default :data:`ALLOCATION_GUARD` = 50) the forward raises ``RuntimeError`` saying how to
-    fix it. Evaluation (``eval()`` or ``torch.no_grad()``) never counts. The allocator resets
-    the count at every ``step``. Set ``layer.allocation_guard = None`` to switch the check off
-    deliberately (e.g. to train at a fixed rank).
+    its allocator is never called (docs/adapters.md §11). Here each layer counts the optimiser
+    steps taken over its adapter tensors since the last allocator step
+    (``optimizer_steps_since_allocation``, through torch's global optimiser step hooks); an
+    optimiser step that finds the count at ``allocation_guard`` (default
+    :data:`ALLOCATION_GUARD` = 1) raises ``RuntimeError`` saying how to fix it — i.e. the
+    second step of a loop that forgot the allocator, before it changes anything. Forwards,
+    backwards (gradient accumulation over any number of micro-batches) and optimisers that
+    hold none of the layer's adapter tensors (the alpha optimiser) do not count. The allocator
+    resets the count at every ``step``. Set ``layer.allocation_guard = None`` to switch the
+    check off deliberately (e.g. to train at a fixed rank).
     """
 
     allocation_guard: int | None = ALLOCATION_GUARD
@@ -65,24 +110,14 @@ class AllocatingLayer(AdapterLayer):
     rank_buffer: ClassVar[str] = ""
 
     def _create_parameters(self, factory: dict[str, Any]) -> None:
-        self.forwards_since_allocation = 0
+        self.optimizer_steps_since_allocation = 0
+        _LIVE.add(self)
 
     def reset_guard(self) -> None:
-        self.forwards_since_allocation = 0
+        self.optimizer_steps_since_allocation = 0
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training and torch.is_grad_enabled() and not self.merged:
-            self.forwards_since_allocation += 1
-            guard = self.allocation_guard
-            if guard is not None and self.forwards_since_allocation > guard:
-                raise RuntimeError(
-                    f"{type(self).__name__} ({self.kind!r}): {self.forwards_since_allocation} "
-                    f"training forward passes without a rank-allocation step; training a "
-                    f"rank-allocating adapter without its allocator would silently train a "
-                    f"fixed-rank adapter. Fix: {ALLOCATOR_FIX}. (To train at a fixed rank on "
-                    "purpose set layer.allocation_guard = None.)"
-                )
-        return super().forward(x)
+    def _held_by(self, ids: set[int]) -> bool:
+        return any(id(getattr(self, n)) in ids for n in self.adapter_param_names)
 
     def active_rank(self) -> int:
         """Number of active ranks (nonzero entries of the rank buffer)."""

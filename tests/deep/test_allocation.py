@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from deep import AdapterConfig, adapter_layers, inject
+from deep import AdapterConfig, adapter_layers, alpha_parameters, inject
 from deep.allocation import AloraAllocator, SVDAllocator, make_allocator
 
 from .conftest import tiny_batch, tiny_model
@@ -258,20 +258,29 @@ def test_adalora_forward_and_regulariser_equal_peft_with_copied_weights(arch):
 def test_training_without_the_allocator_raises_with_the_fix(method):
     model = inject(tiny_model("roberta"), cfg(method))
     batch = tiny_batch("roberta")
-    model.eval()
-    for _ in range(60):  # evaluation never counts
-        model(**batch)
     model.train()
-    with torch.no_grad():
-        model(**batch)
-    with pytest.raises(RuntimeError, match="make_allocator.*AllocationCallback"):
-        for _ in range(60):  # training forwards (grad enabled) count
-            model(**batch)
+    for _ in range(80):  # forwards and backwards never count: gradient accumulation is fine
+        model(**batch).loss.backward()
+    alphas = alpha_parameters(model)
+    if alphas:  # an optimiser holding none of the adapter tensors (the alpha step) never counts
+        alpha_opt = torch.optim.Adam(alphas, lr=1e-3)
+        for _ in range(3):
+            alpha_opt.step()
+    ids = {id(p) for p in alphas}
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad and id(p) not in ids])
+    opt.step()  # the first optimiser step: the allocator is due after it
+    with pytest.raises(RuntimeError, match="1 optimiser step.*make_allocator.*AllocationCallback"):
+        opt.step()  # the first step taken without an allocator step after the previous one
     # with the allocator in the loop (which resets the count every step) training runs
     model = inject(tiny_model("roberta"), cfg(method))
-    for _, layer in adapter_layers(model):
-        layer.allocation_guard = 2
     run(model, make_allocator(model, 6, **({"rounds": 0} if method == "alora" else {})), 6)
+    # switched off deliberately: a fixed-rank run
+    model = inject(tiny_model("roberta"), cfg(method))
+    for _, layer in adapter_layers(model):
+        layer.allocation_guard = None
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad])
+    for _ in range(3):
+        opt.step()
 
 
 # ------------------------------------------------------------------ API and validation
