@@ -52,6 +52,9 @@ def cfg(method, **kw):
 def train_steps(model, arch, steps=3, lr=1e-2, seed=0):
     """A few AdamW steps on random batches, every trainable parameter (alpha included)."""
     model.train()
+    for _, layer in adapter_layers(model):  # a few steps at a fixed rank, on purpose
+        if hasattr(layer, "allocation_guard"):
+            layer.allocation_guard = None
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
     for k in range(steps):
         opt.zero_grad()
