@@ -219,8 +219,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
             state.load_state_dict(*load_checkpoint(start))
         allocator, alpha_opt = state.allocator, state.alpha_opt
 
-        def batch_loss(net: torch.nn.Module, rows: np.ndarray, total: int) -> torch.Tensor:
-            batch = to_device(data.collate(batch_items(data.train, rows[rank::world])), device)
+        def batch_loss(net: torch.nn.Module, items: list[dict[str, Any]], total: int) -> torch.Tensor:
+            """Loss of this process's share of a GLOBAL batch of ``total`` rows (its items)."""
+            batch = to_device(data.collate(items), device)
             labels = batch.pop("labels")
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                 logits = logits_of(net(**batch))
@@ -232,11 +233,13 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
         t_start = time.perf_counter() - state.timers["loop"]
         while state.step < total_steps:
             rows = next(state.batches)
-            lengths = [len(it["input_ids"]) for it in batch_items(data.train, rows)]
+            items = batch_items(data.train, rows)  # the global batch, tokenised once
+            lengths = [len(it["input_ids"]) for it in items]
             state.tokens["padded"] += max(lengths) * len(lengths)
             state.tokens["real"] += sum(lengths)
             lr_now = float(scheduler.get_last_lr()[0])
-            loss = batch_loss(ddp_model, rows, rows.size)
+            mine = items[rank::world]
+            loss = batch_loss(ddp_model, mine, rows.size)
             reg = allocator.loss() if allocator is not None else None
             (loss if reg is None else loss + reg).backward()
             if cfg.max_grad_norm is not None and cfg.optimizer != "loft":
@@ -245,9 +248,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
             scheduler.step()
             if allocator is not None:
 
-                def current_loss(rows_now: np.ndarray = rows) -> torch.Tensor:
+                def current_loss(mine: list[dict[str, Any]] = mine, total: int = rows.size) -> torch.Tensor:
                     with torch.no_grad():
-                        return batch_loss(model, rows_now, rows_now.size)
+                        return batch_loss(model, mine, total)
 
                 allocator.step(state.step, loss_fn=current_loss)
             optimizer.zero_grad(set_to_none=True)
@@ -256,8 +259,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
                 t_alpha = time.perf_counter()
                 arows = next(state.alpha_batches)
 
-                def alpha_loss(arows: np.ndarray = arows) -> torch.Tensor:
-                    return batch_loss(model, arows, arows.size)
+                aitems = batch_items(data.train, arows[rank::world])
+
+                def alpha_loss(aitems: list[dict[str, Any]] = aitems, total: int = arows.size) \
+                        -> torch.Tensor:
+                    return batch_loss(model, aitems, total)
 
                 alpha_opt.step(alpha_loss, state.step, arows)
                 state.timers["alpha"] += time.perf_counter() - t_alpha

@@ -67,7 +67,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {"steps": {"sst2": 300, "mrpc": 300, "stsb": 300, "rte": 300, "cola": 300},
             "batch_size": 16, "max_length": {"sst2": 64, "cola": 64}, "default_max_length": 128,
             "lrs": [5e-4, 2e-3], "full_lrs": [2e-5, 1e-4], "seeds": 5, "threads": 1},
-    # paper-like: 10 epochs, batch 64, adapter lr 1e-4 (grid around it), alpha lr 5e-3
+    # paper-like: 10 epochs, batch 64, adapter lr 1e-4 (grid around it), alpha lr 5e-3;
+    # scripts/gpu_study.sh runs it for MiniLM and again for SmolLM2 (--model smollm2)
     "gpu": {"epochs": 10, "batch_size": 64, "max_length": {}, "default_max_length": 128,
             "lrs": [1e-4, 5e-4], "full_lrs": [2e-5, 5e-5], "seeds": 5, "threads": 2},
 }
@@ -211,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=None, help="steps per run (default: the preset's)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--rank", type=int, default=8)
-    p.add_argument("--model", default="minilm")
+    p.add_argument("--model", default="minilm",
+                   help="one model per invocation (a short name of deep.models or a folder); its "
+                        "name is the `model` column of the CSVs; use a separate --runs/--out per model")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="cuda: every process sees the GPU (CUDA_VISIBLE_DEVICES unchanged)")
     p.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes)")
@@ -236,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         return combine(args.combine, out, args, preset)
     out.mkdir(parents=True, exist_ok=True)
     runs = Path(args.runs) / args.preset
+    if args.model != "minilm":  # one run tree per model (MiniLM keeps the original layout)
+        runs = runs / Path(args.model).name
     n_seeds = args.seeds or preset["seeds"]
     evals = 4
     progress = not args.no_progress
@@ -292,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         history = json.loads((d / "metrics.json").read_text())
         moved = _alpha_moved(d)
         common = {"task": task, "method": m, "seed": seed, "metric": PRIMARY[task], "steps": s["steps"],
+                  "model": args.model,
                   "alpha_moved": moved["all"], "alpha_moved_q": moved["q"], "alpha_moved_v": moved["v"],
                   "config": json.dumps(chosen[(task, m)], sort_keys=True),
                   "seconds": round(s["seconds"], 2), "alpha_share": round(s["alpha_share"], 4)}
@@ -302,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     _write_csv(out / "runs.csv", run_rows)
 
     majority = {task: _majority(task, args) for task in args.tasks}
-    summary = _summarise(run_rows, args.tasks, args.methods, majority)
+    summary = [r | {"model": args.model} for r in _summarise(run_rows, args.tasks, args.methods, majority)]
     _write_csv(out / "summary.csv", summary)
     _write_markdown(out / "summary.md", summary, args, preset, time.perf_counter() - t0)
     _figure(out / "glue_v2.png", summary, args.tasks, args.methods)
@@ -358,13 +364,18 @@ def combine(dirs: list[Path], out: Path, args: argparse.Namespace, preset: dict[
         if (d / "tuning.csv").is_file():
             tuning += _read_csv(d / "tuning.csv")
         majority |= {r["task"]: float(r["majority_baseline"]) for r in _read_csv(d / "summary.csv")}
+    models = sorted({r.get("model") or "minilm" for r in run_rows})  # outputs before the column: minilm
+    if len(models) > 1:
+        raise SystemExit(f"error: --combine: the folders hold runs of several models {models}; "
+                         "combine the folders of one model at a time")
+    args.model = models[0] if models else args.model
     tasks = list(dict.fromkeys(r["task"] for r in run_rows))
     methods = [m for m in METHODS if any(r["method"] == m for r in run_rows)]
     out.mkdir(parents=True, exist_ok=True)
     _write_csv(out / "runs.csv", run_rows)
     if tuning:
         _write_csv(out / "tuning.csv", tuning)
-    summary = _summarise(run_rows, tasks, methods, majority)
+    summary = [r | {"model": args.model} for r in _summarise(run_rows, tasks, methods, majority)]
     _write_csv(out / "summary.csv", summary)
     _write_markdown(out / "summary.md", summary, args, preset, math.nan)
     _figure(out / "glue_v2.png", summary, tasks, methods)

@@ -45,6 +45,9 @@ def test_study_runs_end_to_end_on_a_tiny_model(glue, tmp_path):  # noqa: F811
     assert list(runs[0])[:8] == ["task", "method", "seed", "protocol", "metric", "value", "steps",
                                  "alpha_moved"]
     assert len(runs) == 2 * 2 * 2  # methods x seeds x protocols
+    assert {r["model"] for r in runs} == {"tiny-roberta"}
+    # a second model has its own run tree under --runs (never reuses the first model's runs)
+    assert (tmp_path / "runs" / "cpu" / "tiny-roberta" / "final").is_dir()
     for r in runs:  # the paper protocol picks the best periodic dev score: never below honest
         if r["protocol"] == "paper":
             honest = next(h for h in runs if h["protocol"] == "honest" and h["method"] == r["method"]
@@ -74,6 +77,13 @@ def test_study_runs_end_to_end_on_a_tiny_model(glue, tmp_path):  # noqa: F811
             assert float(a[k]) == pytest.approx(float(b[k]), nan_ok=True), k
     with pytest.raises(SystemExit, match="no runs.csv"):
         _module().main(["--combine", str(tmp_path), "--out", str(tmp_path / "m2")])
+    other = tmp_path / "other"  # the same tables relabelled as another model: refuse to pool them
+    other.mkdir()
+    for name in ("runs.csv", "summary.csv"):
+        text = (tmp_path / "out" / name).read_text()
+        (other / name).write_text(text.replace("tiny-roberta", "tiny-llama"))
+    with pytest.raises(SystemExit, match="several models"):
+        _module().main(["--combine", str(tmp_path / "out"), str(other), "--out", str(tmp_path / "m3")])
 
 
 def test_reach_curves_tabulates_pilots_against_the_majority_baseline(glue, tmp_path):  # noqa: F811
