@@ -27,12 +27,12 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.covariance import LedoitWolf
 
-from rmt import anisotropic
+from rmt import Moments, anisotropic, arbitrary
 
 from ._checks import real_array
 
 __all__ = ["SHRINKAGE", "KINDS", "CovarianceEstimate", "from_source", "from_unlabeled",
-           "given", "for_split"]
+           "given", "for_split", "plugin_moments", "TheoryCheck", "theory_check"]
 
 #: Shrinkage choices: Ledoit–Wolf towards a multiple of the identity, or none.
 SHRINKAGE = ("ledoit-wolf", "none")
@@ -175,3 +175,178 @@ def for_split(kind: str, *, X_source: ArrayLike | None = None, y_source: ArrayLi
             raise ValueError(f"{name} shares {shared.size} row(s) with test_idx (e.g. row "
                              f"{int(shared[0])}); the covariance must not read test rows")
     return from_unlabeled(np.asarray(X_target)[un], shrinkage)
+
+
+def plugin_moments(X: ArrayLike, y: ArrayLike, source_coef: ArrayLike, gamma: float,
+                   n: int | None = None,
+                   covariance: CovarianceEstimate | None = None) -> Moments:
+    """Plug-in moments of the alpha-ridge score from labelled target rows ``X`` (rows, p).
+
+    ``covariance=None``: the isotropic theory, :func:`rmt.arbitrary.plugin_statistics`
+    (``M̂_t``, ``ŝ``, ``W``); otherwise :func:`rmt.anisotropic.plugin_statistics` with the given
+    estimate (read as ``Sigma + mu_t mu_tᵀ`` when ``includes_mean``). The moments are those of a
+    training set of size ``n`` (default: the rows given) at penalty ``gamma``.
+
+    Given ALL rows of a target domain this draws a descriptive theory curve (it reads the test
+    rows' labels, as Figure 3's theory always has); given training rows only it is the honest
+    plug-in of :func:`linear.selection.plugin_alpha`.
+    """
+    if covariance is None:
+        return arbitrary.plugin_statistics(X, y, source_coef).moments(gamma, n=n)
+    if not isinstance(covariance, CovarianceEstimate):
+        raise TypeError(f"covariance must be None or a CovarianceEstimate, got "
+                        f"{type(covariance).__name__}")
+    stats = anisotropic.plugin_statistics(X, y, source_coef, covariance.spectrum,
+                                          includes_mean=covariance.includes_mean)
+    return stats.moments(gamma, n)
+
+
+# --------------------------------------------------------------------------------------------
+# theory curves against the empirical accuracy-vs-alpha curve on shared splits
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class TheoryCheck:
+    """Empirical accuracy vs alpha on shared splits, with theory curves (:func:`theory_check`).
+
+    Attributes
+    ----------
+    n : int, training rows per split.
+    alphas : ndarray (k,), the grid (possibly extended so that the argmax is interior).
+    accuracy : ndarray (splits, k), honest test accuracy of ``w_alpha`` per split.
+    theory : dict name -> ndarray (k,), theory accuracy curves.
+    alpha_star : dict name -> float, each theory's maximiser (:meth:`rmt.Moments.alpha_star`).
+    origins : dict name -> str, where each theory's covariance came from.
+    gaussian : ndarray (k,) or None, DIAGNOSTIC: mean over splits of the exact Gaussian
+        prediction ``Σ_c π_c Φ(c ⟨w_α, m_c⟩ / sqrt(w_αᵀ S_c w_α))`` for each split's realised
+        ``w_α``, with the share ``π_c``, mean ``m_c`` and covariance ``S_c`` of that split's TEST
+        rows of class ``c = ±1`` (so ``Φ`` of the test scores' own mean / std): what a Gaussian
+        model with exactly the right class-conditional first two moments gives for the same
+        classifiers. Its gap to the empirical curve is the part that no covariance plug-in,
+        however good, can remove (non-Gaussian test scores).
+    """
+
+    n: int
+    alphas: np.ndarray
+    accuracy: np.ndarray
+    theory: dict
+    alpha_star: dict
+    origins: dict
+    gaussian: np.ndarray | None = None
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.accuracy.mean(axis=0)
+
+    @property
+    def std(self) -> np.ndarray:
+        if self.accuracy.shape[0] < 2:
+            return np.zeros(self.alphas.shape)
+        return self.accuracy.std(axis=0, ddof=1)
+
+    @property
+    def argmax(self) -> float:
+        """Grid argmax of the mean empirical accuracy."""
+        return float(self.alphas[int(np.argmax(self.mean))])
+
+    @property
+    def interior(self) -> bool:
+        """Whether the empirical argmax is not at an end of the grid."""
+        k = int(np.argmax(self.mean))
+        return 0 < k < self.alphas.shape[0] - 1
+
+    def gap(self, name: str, nonnegative: bool = False) -> float:
+        """``max |curve − empirical mean|`` over the grid (or its ``alpha >= 0`` part), as a
+        fraction (×100 = points); ``name`` a theory or ``"gaussian"``."""
+        curve = self.gaussian if name == "gaussian" else self.theory[name]
+        if curve is None:
+            raise ValueError("no Gaussian diagnostic: call theory_check(..., gaussian=True)")
+        keep = self.alphas >= 0.0 if nonnegative else np.ones(self.alphas.shape, dtype=bool)
+        return float(np.max(np.abs(np.asarray(curve)[keep] - self.mean[keep])))
+
+    def accuracy_at(self, alpha: float) -> float:
+        """Mean empirical accuracy at ``alpha`` (linear interpolation, clipped to the grid)."""
+        return float(np.interp(alpha, self.alphas, self.mean))
+
+
+def theory_check(
+    X: ArrayLike,
+    y: ArrayLike,
+    source_coef: ArrayLike,
+    splits: list,
+    *,
+    gamma: float,
+    covariances: dict | None = None,
+    alphas: ArrayLike | None = None,
+    max_alpha: float = 64.0,
+    gaussian: bool = False,
+) -> TheoryCheck:
+    """Theory curves against the empirical accuracy-vs-alpha curve of ONE target domain.
+
+    Parameters
+    ----------
+    X, y : (rows, p), (rows,) ±1 — all rows of the target domain.
+    source_coef : (p,) the source classifier ``w̃``.
+    splits : list of ``(train_idx, test_idx)``, all with the same number n of training rows;
+        ``w_alpha`` is fitted on the training rows (:func:`linear.solve.affine_parts`) and
+        scored on the test rows (the ONLY use of test rows, besides the descriptive theory).
+    gamma : the fine-tuning penalty.
+    covariances : name -> ``None`` (isotropic) or :class:`CovarianceEstimate`; default
+        ``{"iso": None}``. Each theory curve is :func:`plugin_moments` from ALL rows ``X, y``
+        at training size n (descriptive, as Figure 3's theory curve); the covariances
+        themselves must come from elsewhere (source or unlabeled rows).
+    alphas : the grid (default ``arange(-4, 12, 0.1)``); while the empirical argmax is at an
+        end, that side is extended by the grid's width, up to ``±max_alpha`` (check
+        :attr:`TheoryCheck.interior`).
+    gaussian : also compute the :attr:`TheoryCheck.gaussian` diagnostic.
+    """
+    from scipy.stats import norm
+
+    from .solve import accuracy_path, affine_parts
+
+    Xv = real_array("X", X, ndim=2)
+    yv = np.asarray(y, dtype=float).reshape(-1)
+    w = np.asarray(source_coef, dtype=float).reshape(-1)
+    covs = {"iso": None} if covariances is None else dict(covariances)
+    sizes = {len(tr) for tr, _ in splits}
+    if len(sizes) != 1:
+        raise ValueError(f"every split needs the same number of training rows, got {sorted(sizes)}")
+    n = sizes.pop()
+    paths = [affine_parts(Xv[tr], yv[tr], w, gamma) for tr, _ in splits]
+    a = np.round(np.arange(-4.0, 12.0 + 0.05, 0.1), 10) if alphas is None \
+        else np.asarray(alphas, dtype=float).reshape(-1)
+    while True:
+        acc = np.array([accuracy_path(Xv[te], yv[te], pth, a)
+                        for (_, te), pth in zip(splits, paths, strict=True)])
+        k = int(np.argmax(acc.mean(axis=0)))
+        step = float(a[1] - a[0]) if a.shape[0] > 1 else 0.1
+        width = max(float(a[-1] - a[0]), step)
+        if k == a.shape[0] - 1 and a[-1] < max_alpha:
+            a = np.round(np.arange(a[0], min(a[-1] + width, max_alpha) + step / 2, step), 10)
+        elif k == 0 and a[0] > -max_alpha:
+            a = np.round(np.arange(max(a[0] - width, -max_alpha), a[-1] + step / 2, step), 10)
+        else:
+            break
+    theory, stars, origins = {}, {}, {}
+    for name, cov in covs.items():
+        m = plugin_moments(Xv, yv, w, gamma, n=n, covariance=cov)
+        theory[name] = np.asarray(m.accuracy(a), dtype=float)
+        stars[name] = float(m.alpha_star())
+        origins[name] = "identity (isotropic theory)" if cov is None else cov.origin
+    gauss = None
+    if gaussian:
+        # per split and class c = ±1 of its TEST rows: the score c·x'w_α has mean
+        # c(mean(su) + α mean(sv)) and variance var(su) + 2α cov(su, sv) + α² var(sv)
+        curves = np.zeros((len(paths), a.shape[0]))
+        for i, ((_, te), pth) in enumerate(zip(splits, paths, strict=True)):
+            for c in (-1.0, 1.0):
+                rows = Xv[te][yv[te] == c]
+                if rows.shape[0] < 2:
+                    continue
+                su, sv = rows @ pth.u, rows @ pth.v
+                C = np.cov(np.stack([su, sv]), ddof=0)
+                var = np.maximum(C[0, 0] + 2.0 * a * C[0, 1] + a * a * C[1, 1], 1e-300)
+                mean = c * (su.mean() + a * sv.mean())
+                curves[i] += rows.shape[0] / len(te) * norm.cdf(mean / np.sqrt(var))
+        gauss = curves.mean(axis=0)
+    return TheoryCheck(n=int(n), alphas=a, accuracy=acc, theory=theory, alpha_star=stars,
+                       origins=origins, gaussian=gauss)
