@@ -377,7 +377,9 @@ def transfer_protocol(
        accuracy on the alpha grid;
     5. per n, :func:`linear.covariance.theory_check` on the same splits: the empirical curve,
        the isotropic (``"iso"``) and anisotropic (``"aniso"``, source covariance) theory curves
-       from ALL target rows (descriptive), and with ``gaussian`` the Gaussian diagnostic. The
+       from ALL target rows (descriptive), and with ``gaussian`` two DIAGNOSTICS that read the
+       test rows: ``"aniso_target_oracle"`` (the target's own within-class covariance, all
+       rows, no shrinkage) and the Gaussian-given-w curve. The
        grid (default ``arange(-4, 12, 0.1)``) is extended on a side where the empirical argmax
        sits at the end, up to ``±max_grid``.
 
@@ -403,6 +405,7 @@ def transfer_protocol(
         Xs, Xt = amazon.standardize(Xs), amazon.standardize(Xt)
     w = ridge_fit(Xs, ys, gamma_pre)
     cov = covariance.from_source(Xs, ys, shrinkage)
+    target_cov = covariance.from_source(Xt, yt, "none") if gaussian else None
     grid = None if alphas is None else np.asarray(alphas, dtype=float)
     records: list[dict] = []
     curves: list = []
@@ -426,9 +429,12 @@ def transfer_protocol(
                                 "alpha": alpha, "gamma_ft": g, "accuracy": acc,
                                 "split": policy})
             bar.update(1)
+        covs = {"iso": None, "aniso": cov}
+        if gaussian:  # diagnostics that read test rows: target covariance, Gaussian given w
+            covs["aniso_target_oracle"] = target_cov
         curves.append(covariance.theory_check(
-            Xt, yt, w, trains, gamma=gamma_ft, covariances={"iso": None, "aniso": cov},
-            alphas=grid, max_alpha=max_grid, gaussian=gaussian))
+            Xt, yt, w, trains, gamma=gamma_ft, covariances=covs, alphas=grid,
+            max_alpha=max_grid, gaussian=gaussian))
     bar.close()
     settings = {"N": int(Xs.shape[0]), "p": int(Xs.shape[1]), "rows_target": int(Xt.shape[0]),
                 "gamma_pre": gamma_pre, "gamma_ft": gamma_ft, "split": policy,
