@@ -78,19 +78,6 @@ _HELP = {
 }
 
 
-class _HelpFormatter(argparse.HelpFormatter):
-    """Each default shown once: ``(default: X)`` is appended unless the help already states the
-    default (in words, or ``BooleanOptionalAction``'s own suffix), the option is required, or
-    its default is None (the help then says what None means)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        if ("(default" in text or action.required
-                or action.default is None or action.default is argparse.SUPPRESS):
-            return text
-        return text + " (default: %(default)s)"
-
-
 def _kv(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"{text!r}: expected KEY=VALUE")
@@ -140,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m deep", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_train = sub.add_parser("train", help="fine-tune a model on a GLUE task",
-                             formatter_class=_HelpFormatter)
+                             formatter_class=cli.HelpFormatter)
     _add_config_flags(p_train)
     for action in p_train._actions:  # a field without a help text would hide its default
         if not action.help and action.dest != "help":
@@ -149,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="continue from the newest complete checkpoint under --out")
     p_train.add_argument("--no-progress", action="store_true", help="no progress bar")
     p_eval = sub.add_parser("eval", help="metrics of a finished run's saved adapter",
-                            formatter_class=_HelpFormatter)
+                            formatter_class=cli.HelpFormatter)
     p_eval.add_argument("--run", required=True, help="run directory written by 'train'")
     p_eval.add_argument("--split", default="dev", help="GLUE split")
     p_eval.add_argument("--data-dir", default=None, help=_HELP["data_dir"])

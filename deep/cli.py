@@ -14,6 +14,7 @@ not about the arguments (bugs) keep their traceback.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import logging
@@ -39,6 +40,19 @@ class UsageError(Exception):
         self.argument, self.value, self.problem, self.allowed = argument, value, problem, allowed
         text = f"{argument} {value}: {problem}" + (f"; allowed: {allowed}" if allowed else "")
         super().__init__(" ".join(text.split()))  # one line, whatever the parts held
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Each default shown once: ``(default: X)`` is appended unless the help already states the
+    default (in words, or ``BooleanOptionalAction``'s own suffix), the option is required, or
+    its default is None (the help then says what None means)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if ("(default" in text or action.required
+                or action.default is None or action.default is argparse.SUPPRESS):
+            return text
+        return text + " (default: %(default)s)"
 
 
 def check_out(value: str, argument: str = "--out") -> None:

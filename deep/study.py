@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -167,35 +168,79 @@ def _plot(points: list[tuple[str, str, float, float]], path: Path, base: TrainCo
     plt.close(fig)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m deep.study", description=__doc__.split("\n")[0])
-    p.add_argument("--tasks", nargs="+", default=["rte", "mrpc", "sst2"])
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m deep.study`` options, each documented with its default."""
+    from . import cli
+    from .data import TASKS
+
+    p = argparse.ArgumentParser(prog="python -m deep.study", description=__doc__.split("\n")[0],
+                                formatter_class=cli.HelpFormatter)
+    p.add_argument("--tasks", nargs="+", default=["rte", "mrpc", "sst2"],
+                   help=f"GLUE tasks, of {sorted(TASKS)}")
     p.add_argument("--methods", nargs="+", default=["lora", "lora_gauss", "alpha_lora"],
-                   help=f"of {sorted(METHODS)}")
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--model", default="minilm")
-    p.add_argument("--steps", type=int, default=100)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--rank", type=int, default=8)
-    p.add_argument("--max-length", type=int, default=96)
-    p.add_argument("--alpha-every", type=int, default=10)
-    p.add_argument("--alpha-lr", type=float, default=5e-3)
-    p.add_argument("--subsample", type=int, default=None, help="train on at most this many rows")
-    p.add_argument("--dev-subsample", type=int, default=None)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--runs", default="runs/glue_study")
-    p.add_argument("--out", default="figures/out")
-    p.add_argument("--name", default="glue_study")
-    p.add_argument("--no-progress", action="store_true")
+                   help=f"methods, of {sorted(METHODS)}")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2],
+                   help="run seeds (init, batch order, alpha split); methods are paired by seed")
+    p.add_argument("--model", default="minilm",
+                   help="offline model name (minilm, smollm2), a local folder, or a hub name online")
+    p.add_argument("--steps", type=int, default=100, help="optimiser steps per run")
+    p.add_argument("--batch-size", type=int, default=16, help="training rows per step")
+    p.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate of adapters and head")
+    p.add_argument("--rank", type=int, default=8, help="adapter rank (methods may override it)")
+    p.add_argument("--max-length", type=int, default=96, help="tokens per row (longer rows are cut)")
+    p.add_argument("--alpha-every", type=int, default=10,
+                   help="T: one alpha step every T adapter steps (alpha methods)")
+    p.add_argument("--alpha-lr", type=float, default=5e-3, help="Adam learning rate of alpha")
+    p.add_argument("--subsample", type=int, default=None,
+                   help="train on at most this many rows (default: all)")
+    p.add_argument("--dev-subsample", type=int, default=None,
+                   help="score on at most this many dev rows (default: all)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads per run (default: $OMP_NUM_THREADS or all cores, at most 8)")
+    p.add_argument("--data-dir", default=None,
+                   help="GLUE TSV folder (default: $RESCALORA_GLUE_DIR, else ../shared/data/glue)")
+    p.add_argument("--runs", default="runs/glue_study",
+                   help="folder of the per-run directories (finished runs are reused)")
+    p.add_argument("--out", default="figures/out", help="folder of the CSV / Markdown / PNG results")
+    p.add_argument("--name", default="glue_study", help="file stem of the results")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from . import cli
+    from .data import TASKS
+
+    p = build_parser()
     a = p.parse_args(argv)
-    base = TrainConfig.from_flat(task=a.tasks[0], model=a.model, max_steps=a.steps, batch_size=a.batch_size,
-                                 lr=a.lr, rank=a.rank, max_length=a.max_length,
-                                 alpha_every=a.alpha_every, alpha_lr=a.alpha_lr, subsample=a.subsample,
-                                 dev_subsample=a.dev_subsample, num_threads=a.threads,
-                                 data_dir=a.data_dir, checkpoint_every=25)
-    rows = run_study(a.tasks, a.methods, a.seeds, base, a.runs, a.out, a.name, not a.no_progress)
+    try:
+        for t in a.tasks:
+            if t.lower() not in TASKS:
+                raise cli.UsageError("--tasks", t, "unknown GLUE task", ", ".join(sorted(TASKS)))
+        for m in a.methods:
+            if m not in METHODS:
+                raise cli.UsageError("--methods", m, "unknown method", ", ".join(sorted(METHODS)))
+        for flag, v in (("--steps", a.steps), ("--batch-size", a.batch_size), ("--rank", a.rank),
+                        ("--max-length", a.max_length), ("--alpha-every", a.alpha_every)):
+            if v < 1:
+                raise cli.UsageError(flag, v, "must be a positive integer")
+        cli.check_out(a.out)
+        cli.check_out(a.runs, "--runs")
+        try:
+            base = TrainConfig.from_flat(task=a.tasks[0], model=a.model, max_steps=a.steps,
+                                         batch_size=a.batch_size, lr=a.lr, rank=a.rank,
+                                         max_length=a.max_length, alpha_every=a.alpha_every,
+                                         alpha_lr=a.alpha_lr, subsample=a.subsample,
+                                         dev_subsample=a.dev_subsample, num_threads=a.threads,
+                                         data_dir=a.data_dir, checkpoint_every=25)
+        except ValueError as exc:
+            raise cli.UsageError("(settings)", "", str(exc)) from None
+        with cli.usage_errors(a.model, a.data_dir):
+            rows = run_study(a.tasks, a.methods, a.seeds, base, a.runs, a.out, a.name,
+                             not a.no_progress)
+    except cli.UsageError as exc:  # a bad argument: one line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print((Path(a.out) / f"{a.name}.md").read_text())
     return 0 if rows else 1
 

@@ -46,3 +46,44 @@ def test_study_rejects_unknown_methods(tmp_path):
     with pytest.raises(ValueError, match=r"methods=\['lora3'\] are invalid; allowed"):
         run_study(["sst2"], ["lora3"], [0], base, tmp_path, tmp_path)
     assert {"lora", "alpha_lora", "loft_r1", "adalora", "lora2", "alora"} <= set(METHODS)
+
+
+def test_study_help_documents_every_option(capsys):
+    from deep.study import build_parser, main
+
+    from .test_cli import _option_blocks
+
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    blocks = _option_blocks(capsys.readouterr().out)
+    options = [a for a in build_parser()._actions if a.option_strings and a.dest != "help"]
+    assert len(options) >= 18
+    for action in options:
+        text = " ".join(blocks[action.option_strings[-1]].split())
+        words = text.split("(default")[0].strip()
+        assert len(words.split()) >= 2, (action.option_strings, text)  # a real description
+        assert text.count("(default") == 1, (action.option_strings, text)
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["--tasks", "sst3"], "error: --tasks sst3: unknown GLUE task; allowed: cola,"),
+    (["--methods", "lora3"], "error: --methods lora3: unknown method; allowed: ablation_alora,"),
+    (["--steps", "0"], "error: --steps 0: must be a positive integer"),
+])
+def test_study_cli_bad_values_are_one_line(argv, line, capsys, tmp_path):
+    from deep.study import main
+
+    assert main([*argv, "--out", str(tmp_path / "o"), "--runs", str(tmp_path / "r")]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and err[0].startswith(line), err
+
+
+def test_study_cli_out_that_is_a_file(capsys, tmp_path):
+    from deep.study import main
+
+    (tmp_path / "f").write_text("x")
+    assert main(["--out", str(tmp_path / "f")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: --out {tmp_path / 'f'}: is a file, not a folder; "
+        "allowed: a folder you can write to (created when missing)")
