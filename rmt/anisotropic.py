@@ -115,8 +115,11 @@ def spectrum(cov: Any, name: str = "cov", p: int | None = None) -> Spectrum:
     p : int or None
         Required dimension (length of the mean vectors), if known.
 
-    Raises ``ValueError`` naming ``name`` for a wrong shape, an asymmetric matrix, a negative
-    eigenvalue, non-orthonormal eigenvectors or a zero covariance.
+    Raises
+    ------
+    ValueError
+        Naming ``name`` for a wrong shape, an asymmetric matrix, a negative eigenvalue,
+        non-orthonormal eigenvectors or a zero covariance.
     """
     if isinstance(cov, Spectrum):
         if p is not None and cov.p != p:

@@ -93,8 +93,11 @@ def ridge_constants(M: float, eta: float, gamma: float, name: str = "gamma") -> 
     name : str
         How ``gamma`` is called by the caller (``"gamma_ft"``, ``"gamma_pre"``), for messages.
 
-    Raises ``ValueError`` naming ``gamma`` (or ``M``) when ``kappa`` (or ``lam``) exceeds 1e150,
-    where their squares would overflow float64.
+    Raises
+    ------
+    ValueError
+        Naming ``gamma`` (or ``M``) when ``kappa`` (or ``lam``) exceeds 1e150, where their
+        squares would overflow float64.
     """
     M = V.nonnegative("M", M)
     eta = V.positive("eta", eta)
