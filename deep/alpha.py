@@ -39,6 +39,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .splits import permutation_blocks
+
 __all__ = [
     "split_for_alpha",
     "CyclingBatches",
@@ -57,16 +59,17 @@ def split_for_alpha(
     Returns ``(adapter_rows, alpha_rows)``, sorted index arrays. A seeded permutation puts
     ``round(fraction * n)`` rows (at least 1, at most ``n − 1``) in ``alpha_rows`` and the rest
     in ``adapter_rows``; they are disjoint unless ``paper_compat=True``, where
-    ``adapter_rows`` is every row (the official code's overlap).
+    ``adapter_rows`` is every row (the official code's overlap). The permutation is the
+    one of :func:`deep.splits.permutation_blocks`: the alpha rows equal ``split_indices(n,
+    fraction, seed)[1]`` and ``carve_splits(n, {"alpha": fraction, ...}, seed)["alpha"]``.
     """
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 2:
         raise ValueError(f"n must be an integer >= 2 (rows to split), got {n!r}")
     if not isinstance(fraction, float | int) or not 0.0 < float(fraction) < 1.0:
         raise ValueError(f"fraction must lie in the open interval (0, 1), got {fraction!r}")
     k = min(max(int(round(fraction * n)), 1), n - 1)
-    perm = np.random.default_rng(seed).permutation(n)
-    alpha_rows = np.sort(perm[:k])
-    adapter_rows = np.arange(n) if paper_compat else np.sort(perm[k:])
+    alpha_rows, rest = permutation_blocks(int(n), [k], seed)  # the one seeded split (deep.splits)
+    adapter_rows = np.arange(n) if paper_compat else rest
     return adapter_rows, alpha_rows
 
 

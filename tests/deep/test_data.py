@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import torch
 
-from deep import data
 from deep.alpha import split_for_alpha
 from deep.data import (
     ENV_GLUE_DIR,
@@ -35,6 +34,7 @@ from deep.data import (
     subsample_indices,
     tokenize,
 )
+from deep.glue import reading
 
 SHARED_GLUE = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "glue"
 
@@ -318,7 +318,8 @@ def test_named_folder_must_exist(tmp_path, monkeypatch):
 
 @pytest.fixture()
 def no_local_folder(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "_default_glue_dir", lambda: tmp_path / "absent")
+    # patched where it is defined (deep.data only re-exports since the split into deep.glue)
+    monkeypatch.setattr(reading, "_default_glue_dir", lambda: tmp_path / "absent")
     assert resolve_glue_dir() is None
 
 
@@ -415,6 +416,39 @@ def test_carve_splits_alpha_then_validation():
         carve_splits(10, {"rest": 0.2}, 0)
 
 
+@pytest.mark.parametrize("n, fraction, seed", [(2490, 0.2, 42), (67349, 0.1, 3), (3, 0.9, 0)])
+def test_every_split_is_a_prefix_of_the_documented_permutation(n, fraction, seed):
+    # reference: the recipe written out with NumPy (split_indices, carve_splits,
+    # subsample_indices and split_for_alpha now share deep.splits.permutation_blocks)
+    perm = np.random.default_rng(seed).permutation(n)
+    k = min(max(round(fraction * n), 1), n - 1)
+    kept, held = split_indices(n, fraction, seed)
+    np.testing.assert_array_equal(held, np.sort(perm[:k]))
+    np.testing.assert_array_equal(kept, np.sort(perm[k:]))
+    adapter, alpha = split_for_alpha(n, fraction, seed)
+    np.testing.assert_array_equal(alpha, np.sort(perm[:k]))
+    np.testing.assert_array_equal(adapter, np.sort(perm[k:]))
+    np.testing.assert_array_equal(split_for_alpha(n, fraction, seed, paper_compat=True)[0],
+                                  np.arange(n))
+    np.testing.assert_array_equal(subsample_indices(n, k, seed), np.sort(perm[:k]))
+    if k < n - 1 and max(round(fraction * n), 1) == k:
+        parts = carve_splits(n, {"alpha": fraction, "val": 1 / n}, seed)
+        np.testing.assert_array_equal(parts["alpha"], np.sort(perm[:k]))
+        np.testing.assert_array_equal(parts["val"], np.sort(perm[k:k + 1]))
+        np.testing.assert_array_equal(parts["rest"], np.sort(perm[k + 1:]))
+
+
+def test_split_indices_are_pinned():
+    # indices written down before the three split functions were unified (commit 63eab3d):
+    # resumed runs and committed study outputs rely on them staying bitwise the same
+    assert split_indices(12, 0.25, 42)[1].tolist() == [0, 6, 7]
+    assert split_for_alpha(12, 0.25, 42)[1].tolist() == [0, 6, 7]
+    parts = carve_splits(12, {"alpha": 0.25, "val": 0.25}, 42)
+    assert {k: v.tolist() for k, v in parts.items()} == {
+        "alpha": [0, 6, 7], "val": [3, 9, 11], "rest": [1, 2, 4, 5, 8, 10]}
+    assert subsample_indices(12, 4, 3).tolist() == [2, 7, 10, 11]
+
+
 def test_subsample_is_seeded_ordered_and_matches_full_rows(glue_dir):
     idx = subsample_indices(67349, 8000, seed=3)
     assert len(idx) == 8000 and len(np.unique(idx)) == 8000 and np.all(np.diff(idx) > 0)
@@ -499,6 +533,48 @@ def test_dataloader_with_single_sentences_and_regression(glue_dir, minilm_tokeni
     b = make_collator(tok, "stsb")([sts[i] for i in range(3)])
     assert b["labels"].dtype == torch.float32
     torch.testing.assert_close(b["labels"], torch.tensor([5.0, 4.75, 5.0]))
+
+
+@pytest.mark.parametrize("task", ["rte", "sst2", "stsb"])
+@pytest.mark.parametrize("side, multiple", [("right", None), ("right", 8), ("left", None)])
+def test_collator_equals_transformers_data_collator_with_padding(glue_dir, task, side, multiple):
+    from transformers import DataCollatorWithPadding
+
+    from deep.models import load_tokenizer
+
+    tok = load_tokenizer("minilm")  # a fresh one: padding_side is changed below
+    tok.padding_side = side
+    ds = tokenize(load_glue(task, "dev", glue_dir).select(range(48)), tok, max_length=128)
+    ours = make_collator(tok, task, pad_to_multiple_of=multiple)
+    ref = DataCollatorWithPadding(tok, pad_to_multiple_of=multiple, return_tensors="pt")
+    for start in range(0, 48, 16):
+        items = [ds[i] for i in range(start, start + 16)]
+        a, b = ours(items), dict(ref(items))
+        assert list(a) == list(b)
+        for key in a:
+            assert a[key].dtype == b[key].dtype, key
+            torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+    # where they differ (the reason deep.glue.batching keeps its own collator)
+    ints = [{"input_ids": [101, 7, 102], "attention_mask": [1, 1, 1], "labels": 3},
+            {"input_ids": [101, 102], "attention_mask": [1, 1], "labels": 4}]
+    assert make_collator(tok, "stsb")(ints)["labels"].dtype == torch.float32
+    assert ref(ints)["labels"].dtype == torch.int64
+    short_mask = [{"input_ids": [101, 7, 102], "attention_mask": [1], "labels": 0}]
+    bad = ref(short_mask)  # accepted silently: the mask no longer matches the tokens
+    assert bad["attention_mask"].shape != bad["input_ids"].shape
+    with pytest.raises(ValueError, match="attention_mask has 1 tokens"):
+        ours(short_mask)
+
+
+def test_deep_data_re_exports_the_glue_package():
+    import deep.data
+    import deep.glue
+
+    assert set(deep.data.__all__) <= set(deep.glue.__all__)
+    for name in deep.glue.__all__:
+        assert getattr(deep.glue, name) is getattr(deep.data, name, getattr(deep.glue, name))
+    for name in deep.data.__all__:
+        assert getattr(deep.data, name) is getattr(deep.glue, name), name
 
 
 def test_tokenize_validates_and_handles_empty(minilm_tokenizer):

@@ -20,6 +20,7 @@ from deep.models import (
     TINY_TYPES,
     ModelNotAvailable,
     cache_root,
+    gguf,
     load_model,
     load_tokenizer,
     minilm_dir,
@@ -265,7 +266,7 @@ def test_smollm2_converted_once_atomically(monkeypatch, tmp_path):
         assert out.name.startswith(".smollm2-135m-instruct-fp32-")  # a temporary folder
         (out / "config.json").write_text("{}")
 
-    monkeypatch.setattr(models, "_convert_smollm2", fake_convert)
+    monkeypatch.setattr(gguf, "_convert_smollm2", fake_convert)
     monkeypatch.setenv(ENV_CACHE, str(tmp_path))
     first = smollm2_checkpoint()
     assert first.parent == tmp_path and (first / "config.json").is_file()
@@ -279,7 +280,7 @@ def test_failed_conversion_leaves_nothing(monkeypatch, tmp_path):
         (out / "model.safetensors").write_text("half")
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(models, "_convert_smollm2", broken)
+    monkeypatch.setattr(gguf, "_convert_smollm2", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         smollm2_checkpoint(tmp_path)
     assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == []
