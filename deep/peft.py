@@ -22,7 +22,17 @@ where ``W0 x + b`` is whatever the base layer returns, so any base layer impleme
 ``deep``'s ``alpha_dora``: ``y = (m / n) ⊙ (alpha ⊙ W0 x + s · B A dropout(x)) + b_alpha`` with
 ``n = ‖diag(alpha) W0 + s·B A‖_row`` detached and ``m`` (``lora_row_magnitude``) initialised
 to ``n``. Merging writes ``diag(alpha) W0 + s·B A`` (times ``m/n`` for DoRA) and ``alpha ⊙ b``
-(when ``scale_bias``); unmerging inverts it.
+(when ``scale_bias``), computed in float32 and cast back. The merge keeps a copy of the original
+``W0`` and ``b`` of each merged layer (in the layer's PEFT cache, not in the state dict), so that
+unmerging restores them **bitwise** for any alpha (inverting ``(W' − s·BA)/alpha`` loses
+``eps·|s·BA|/|alpha|`` per entry: 1e-6 already at ``alpha = 0.03``); ``merge_and_unload``
+drops the copy with the wrapper.
+
+Quantized bases (bitsandbytes ``Linear4bit``, torchao tensor-subclass weights, ...): the forward
+composes with them unchanged (``result`` is the quantized layer's own output; PEFT's bnb layers
+are hooked too, see :func:`_patch_layer_classes`). Merging is refused with
+:class:`QuantizedMergeError`: writing ``diag(alpha) W0 + s·BA`` into 4-/8-bit weights re-rounds
+``W0``, so neither the merged model nor the unmerged one would equal what was trained.
 
 The method is PEFT's ``LORA`` type (``peft_type`` stays ``"LORA"``): ``register_peft_method``
 only accepts names that are members of PEFT's closed ``PeftType`` enum, so a new type cannot be
@@ -56,6 +66,7 @@ from torch import nn
 
 __all__ = [
     "AlphaLoraConfig",
+    "QuantizedMergeError",
     "AlphaLinearVariant",
     "AlphaDoraLinearVariant",
     "alpha_parameters",
@@ -70,6 +81,10 @@ ALPHA_NAME = "lora_row_alpha"
 #: attribute holding alpha-DoRA's magnitude ``m``
 MAGNITUDE_NAME = "lora_row_magnitude"
 _SCALE_BIAS = "_row_alpha_scale_bias"  # dict adapter name -> bool, on each wrapped layer
+
+
+class QuantizedMergeError(RuntimeError):
+    """Merging alpha into a quantized base layer (not exact: the weight would be re-rounded)."""
 
 
 @dataclass
@@ -154,6 +169,42 @@ def _w0(module: LoraLayer) -> torch.Tensor:
     return w.float()
 
 
+def is_quantized_weight(w: Any) -> bool:
+    """True for a weight that is not a plain floating tensor (bitsandbytes ``Params4bit`` /
+    ``Int8Params`` hold integer codes; torchao weights are tensor subclasses)."""
+    if not isinstance(w, torch.Tensor):
+        return True
+    return type(w) not in (torch.Tensor, nn.Parameter) or not w.dtype.is_floating_point
+
+
+def _refuse_quantized_merge(module: LoraLayer, what: str) -> None:
+    w = getattr(_base(module), "weight", None)
+    if is_quantized_weight(w):
+        raise QuantizedMergeError(
+            f"AlphaLoraConfig: cannot {what} alpha into the quantized base layer "
+            f"{type(_base(module)).__name__} (weight {type(w).__name__}, dtype "
+            f"{getattr(w, 'dtype', None)}): diag(alpha) W0 + s·BA would be re-quantized, so the "
+            "result is not the trained model. Keep the adapter unmerged, or load the base in "
+            "float32/bfloat16 and merge there")
+
+
+def _keep_base(module: LoraLayer, adapter: str) -> None:
+    """Store copies of ``W0`` and ``b`` for an exact unmerge (PEFT's per-layer cache)."""
+    w = cast(torch.Tensor, _base(module).weight)
+    b = _base_bias(module)
+    cast(Any, module)._cache_store(f"{adapter}-alpha-base", (
+        w.detach().clone(), None if b is None else b.detach().clone()))
+
+
+def _restore_base(module: LoraLayer, adapter: str) -> torch.Tensor:
+    """Put the kept ``b`` back; return the kept ``W0`` (PEFT writes it into the weight)."""
+    w, b = cast(Any, module)._cache_pop(f"{adapter}-alpha-base")
+    cur = _base_bias(module)
+    if cur is not None and b is not None:
+        cur.data = b
+    return cast(torch.Tensor, w)
+
+
 def _factor(module: LoraLayer, which: str, adapter: str) -> nn.Linear:
     """``module.lora_A[adapter]`` / ``lora_B`` (PEFT keeps them in ``nn.ModuleDict`` s)."""
     return cast(nn.Linear, cast(nn.ModuleDict, getattr(module, which))[adapter])
@@ -225,13 +276,6 @@ def _scaled_base(module: LoraLayer, adapter: str, result: torch.Tensor) -> torch
 
 
 # ---------------------------------------------------------------------------- variants
-def _unscale_bias(module: LoraLayer, adapter: str, a: torch.Tensor) -> None:
-    """Undo the merge's ``alpha ⊙ b`` on the base bias (only when alpha scales the bias)."""
-    b = _base_bias(module)
-    if b is not None and _scale_bias(module, adapter):
-        _write_bias(module, b.detach().float() / a)
-
-
 class AlphaLinearVariant(LoraVariant):
     """alpha-LoRA as a PEFT LoRA variant (see the module docstring)."""
 
@@ -248,24 +292,30 @@ class AlphaLinearVariant(LoraVariant):
         return _w0(module) * a[:, None] + _delta32(module, adapter)
 
     @staticmethod
-    def merge_safe(module: LoraLayer, active_adapter: str,
-                   orig_weight: torch.Tensor) -> torch.Tensor:
-        new = AlphaLinearVariant._merged(module, active_adapter)
-        _write_bias(module, _alpha_bias(module, active_adapter))
-        return _orient(module, new).to(orig_weight.dtype)
+    def _merged_weight(module: LoraLayer, adapter: str) -> torch.Tensor:
+        """The merged weight ``diag(alpha) W0 + s·BA`` (float32, out×in)."""
+        return AlphaLinearVariant._merged(module, adapter)
 
-    @staticmethod
-    def merge_unsafe(module: LoraLayer, active_adapter: str, orig_weight: torch.Tensor) -> None:
-        new = AlphaLinearVariant._merged(module, active_adapter)
+    @classmethod
+    def merge_safe(cls, module: LoraLayer, active_adapter: str,
+                   orig_weight: torch.Tensor) -> torch.Tensor:
+        _refuse_quantized_merge(module, "merge")
+        new = _orient(module, cls._merged_weight(module, active_adapter)).to(orig_weight.dtype)
+        if not torch.isfinite(new).all():
+            raise ValueError(f"NaNs detected in the merged weights of adapter {active_adapter!r}")
+        _keep_base(module, active_adapter)
         _write_bias(module, _alpha_bias(module, active_adapter))
-        orig_weight.data = _orient(module, new).to(orig_weight.dtype)
+        return new
+
+    @classmethod
+    def merge_unsafe(cls, module: LoraLayer, active_adapter: str,
+                     orig_weight: torch.Tensor) -> None:
+        orig_weight.data = cls.merge_safe(module, active_adapter, orig_weight)
 
     @staticmethod
     def unmerge(module: LoraLayer, active_adapter: str, orig_weight: torch.Tensor) -> torch.Tensor:
-        a = _alpha(module, active_adapter).detach().float()
-        w = (_w0(module) - _delta32(module, active_adapter)) / a[:, None]
-        _unscale_bias(module, active_adapter, a)
-        return _orient(module, w).to(orig_weight.dtype)
+        _refuse_quantized_merge(module, "unmerge")
+        return _restore_base(module, active_adapter).to(orig_weight.dtype)
 
     @staticmethod
     def forward(module: LoraLayer, active_adapter: str, x: torch.Tensor, result: torch.Tensor,
@@ -301,25 +351,10 @@ class AlphaDoraLinearVariant(AlphaLinearVariant):
         return m / n
 
     @staticmethod
-    def merge_safe(module: LoraLayer, active_adapter: str,
-                   orig_weight: torch.Tensor) -> torch.Tensor:
-        g = AlphaDoraLinearVariant._g(module, active_adapter).detach().float()
-        module._cache_store(f"{active_adapter}-alpha-dora-g", g)
-        new = AlphaLinearVariant._merged(module, active_adapter) * g[:, None]
-        _write_bias(module, _alpha_bias(module, active_adapter))
-        return _orient(module, new).to(orig_weight.dtype)
-
-    @staticmethod
-    def merge_unsafe(module: LoraLayer, active_adapter: str, orig_weight: torch.Tensor) -> None:
-        orig_weight.data = AlphaDoraLinearVariant.merge_safe(module, active_adapter, orig_weight)
-
-    @staticmethod
-    def unmerge(module: LoraLayer, active_adapter: str, orig_weight: torch.Tensor) -> torch.Tensor:
-        g = module._cache_pop(f"{active_adapter}-alpha-dora-g")
-        a = _alpha(module, active_adapter).detach().float()
-        w = (_w0(module) / g[:, None] - _delta32(module, active_adapter)) / a[:, None]
-        _unscale_bias(module, active_adapter, a)
-        return _orient(module, w).to(orig_weight.dtype)
+    def _merged_weight(module: LoraLayer, adapter: str) -> torch.Tensor:
+        """``(m/n) ⊙ (diag(alpha) W0 + s·BA)`` (float32, out×in)."""
+        g = AlphaDoraLinearVariant._g(module, adapter).detach().float()
+        return AlphaLinearVariant._merged(module, adapter) * g[:, None]
 
     @staticmethod
     def forward(module: LoraLayer, active_adapter: str, x: torch.Tensor, result: torch.Tensor,
@@ -340,16 +375,97 @@ def _orient(module: LoraLayer, w: torch.Tensor) -> torch.Tensor:
 
 # ---------------------------------------------------------------------------- hook into PEFT
 _ORIGINAL_RESOLVE = LoraLayer.resolve_lora_variant
+#: PEFT layer classes with their own ``resolve_lora_variant`` whose forward calls the variant
+#: (``peft.tuners.lora.bnb``); alpha on any other such class (GPTQ, HQQ, ...) is refused.
+_OWN_RESOLVE_SUPPORTED = ("Linear8bitLt", "Linear4bit")
+
+
+def _alpha_variant(config: AlphaLoraConfig) -> LoraVariant:
+    return AlphaDoraLinearVariant() if config.use_dora else AlphaLinearVariant()
 
 
 def _resolve_lora_variant(self: LoraLayer, *, config: Any, **kwargs: Any) -> LoraVariant | None:
     if isinstance(config, AlphaLoraConfig) and config.use_alpha:
-        return AlphaDoraLinearVariant() if config.use_dora else AlphaLinearVariant()
+        return _alpha_variant(config)
     return _ORIGINAL_RESOLVE(self, config=config, **kwargs)
 
 
-if getattr(LoraLayer.resolve_lora_variant, "__name__", "") != "_resolve_lora_variant":
-    LoraLayer.resolve_lora_variant = _resolve_lora_variant  # type: ignore[method-assign]
+def _wrap_own_resolve(cls: type) -> None:
+    original = cls.__dict__["resolve_lora_variant"]
+    if getattr(original, "_alpha_wrapped", False):
+        return
+
+    def resolve(self: LoraLayer, *, config: Any, **kwargs: Any) -> LoraVariant | None:
+        if isinstance(config, AlphaLoraConfig) and config.use_alpha:
+            if cls.__name__ not in _OWN_RESOLVE_SUPPORTED:
+                raise ValueError(f"AlphaLoraConfig: PEFT layer {cls.__module__}.{cls.__name__} "
+                                 "does not run LoRA variants in its forward; allowed bases: "
+                                 "nn.Linear, torchao-quantized nn.Linear, bitsandbytes "
+                                 f"{list(_OWN_RESOLVE_SUPPORTED)}")
+            return _alpha_variant(config)
+        return cast(LoraVariant | None, original(self, config=config, **kwargs))
+
+    resolve._alpha_wrapped = True  # type: ignore[attr-defined]
+    resolve.__name__ = "resolve_lora_variant"
+    cls.resolve_lora_variant = resolve  # type: ignore[attr-defined]
+
+
+def _wrap_refuse_merge(cls: type, name: str) -> None:
+    """``cls.merge`` / ``unmerge`` raise :class:`QuantizedMergeError` when an alpha variant is
+    present (PEFT's torchao layer re-quantizes a plain LoRA merge and never calls the variant,
+    so it would silently drop alpha)."""
+    original = cls.__dict__[name]
+    if getattr(original, "_alpha_wrapped", False):
+        return
+
+    def method(self: LoraLayer, *args: Any, **kwargs: Any) -> Any:
+        if any(isinstance(v, AlphaLinearVariant) for v in self.lora_variant.values()):
+            _refuse_quantized_merge(self, name)
+            raise QuantizedMergeError(f"AlphaLoraConfig: {cls.__name__}.{name} of alpha is not "
+                                      "supported (the weight is re-quantized)")
+        return original(self, *args, **kwargs)
+
+    method._alpha_wrapped = True  # type: ignore[attr-defined]
+    method.__name__ = name
+    setattr(cls, name, method)
+
+
+def _subclasses(cls: type) -> list[type]:
+    out: list[type] = []
+    todo: list[type] = list(cls.__subclasses__())
+    while todo:
+        c = todo.pop()
+        out.append(c)
+        todo.extend(c.__subclasses__())
+    return out
+
+
+def _patch_layer_classes() -> None:
+    """Route every PEFT LoRA layer class to the alpha variants: the base ``LoraLayer``, and the
+    subclasses that override ``resolve_lora_variant`` (bitsandbytes' ``Linear4bit`` /
+    ``Linear8bitLt``, imported here when bitsandbytes is installed, since PEFT imports them only
+    when it dispatches); PEFT's torchao layer refuses to merge alpha."""
+    if getattr(LoraLayer.resolve_lora_variant, "__name__", "") != "_resolve_lora_variant":
+        LoraLayer.resolve_lora_variant = _resolve_lora_variant  # type: ignore[method-assign]
+    from peft.import_utils import is_bnb_4bit_available, is_bnb_available
+
+    if is_bnb_available() or is_bnb_4bit_available():
+        try:
+            import peft.tuners.lora.bnb  # noqa: F401
+        except ImportError:  # a broken bitsandbytes install: PEFT cannot dispatch to it either
+            pass
+    for c in _subclasses(LoraLayer):
+        if "resolve_lora_variant" in vars(c):
+            _wrap_own_resolve(c)
+    try:
+        from peft.tuners.lora.torchao import TorchaoLoraLinear
+    except ImportError:
+        return
+    for name in ("merge", "unmerge"):
+        _wrap_refuse_merge(TorchaoLoraLinear, name)
+
+
+_patch_layer_classes()
 
 
 # ---------------------------------------------------------------------------- public helpers

@@ -100,3 +100,124 @@ def test_bad_options_name_the_argument():
         AlphaLoraConfig(r=4, alpha_init=0.0)
     with pytest.raises(ValueError, match="share_alpha"):
         AlphaLoraConfig(r=4, share_alpha=True)
+
+
+# ---------------------------------------------------------------------------- issue 16 item 1
+def _dora_pair(arch, scale_bias=True):
+    """(project alpha_dora model, PEFT AlphaLoraConfig(use_dora=True) model) with the same random
+    A, B, alpha and magnitude m copied across."""
+    ours = inject(tiny_model(arch), AdapterConfig(method="alpha_dora", rank=R,
+                                                  lora_alpha=LORA_ALPHA, scale_bias=scale_bias,
+                                                  train_head=False, seed=1))
+    theirs = peft.get_peft_model(tiny_model(arch), AlphaLoraConfig(
+        r=R, lora_alpha=LORA_ALPHA, target_modules=TARGETS[arch], scale_bias=scale_bias,
+        use_dora=True))
+    g = torch.Generator().manual_seed(6)
+    with torch.no_grad():
+        for name, layer in adapter_layers(ours):
+            mod = theirs.base_model.model.get_submodule(name)
+            for src, dst in _dora_tensors(layer, mod):
+                if src is layer.lora_magnitude:  # positive, near the row norms
+                    v = src.detach() * (1.0 + 0.3 * torch.rand(src.shape, generator=g))
+                else:
+                    v = torch.randn(src.shape, generator=g) * 0.3 + (1.0 if src.ndim == 1 else 0.0)
+                src.copy_(v)
+                dst.copy_(v)
+    return ours, theirs
+
+
+def _dora_tensors(layer, mod):
+    return ((layer.lora_A, mod.lora_A["default"].weight),
+            (layer.lora_B, mod.lora_B["default"].weight),
+            (layer.alpha, mod.lora_row_alpha["default"]),
+            (layer.lora_magnitude, mod.lora_row_magnitude["default"]))
+
+
+@pytest.mark.parametrize("scale_bias", [True, False])
+@pytest.mark.parametrize("arch", ARCHS)
+def test_use_dora_equals_alpha_dora_of_inject(arch, scale_bias):
+    """AlphaLoraConfig(use_dora=True) is the project's alpha_dora: logits and the gradients of A,
+    B, alpha and m agree to 1e-6 (the norm is detached on both sides)."""
+    ours, theirs = _dora_pair(arch, scale_bias)
+    batch = tiny_batch(arch)
+    lo, lt = ours(**batch), theirs(**batch)
+    torch.testing.assert_close(lt.logits, lo.logits, atol=1e-6, rtol=0)
+    lo.loss.backward()
+    lt.loss.backward()
+    n = 0
+    for name, layer in adapter_layers(ours):
+        mod = theirs.base_model.model.get_submodule(name)
+        for src, dst in _dora_tensors(layer, mod):
+            assert src.grad is not None and src.grad.abs().max() > 0
+            torch.testing.assert_close(dst.grad, src.grad, atol=1e-6, rtol=0)
+            n += 1
+    assert n == 4 * 2 * 2  # 4 tensors x 2 targets x 2 layers
+
+
+def _base_state(model):
+    return {k: v.detach().clone() for k, v in model.named_parameters()
+            if "lora_" not in k and "modules_to_save" not in k}
+
+
+@pytest.mark.parametrize("scale_bias", [True, False])
+@pytest.mark.parametrize("dora", [False, True], ids=["alpha_lora", "alpha_dora"])
+@pytest.mark.parametrize("arch", ARCHS)
+def test_merge_unmerge_round_trip(arch, dora, scale_bias):
+    """merge_adapter -> logits equal the unmerged ones and the merged weights are what the merge
+    should write (only adapted weights, and their biases when alpha scales them, change);
+    unmerge_adapter -> every base weight and bias is bitwise the original (the merge keeps a
+    copy: inverting (W' - sBA)/alpha loses ~1e-6 already at alpha = 0.03)."""
+    _, theirs = (_dora_pair if dora else _pair)(arch, scale_bias)
+    batch = tiny_batch(arch)
+    before = theirs(**batch).logits.detach()
+    orig = _base_state(theirs)
+    theirs.merge_adapter()
+    merged_state = _base_state(theirs)
+    changed = [k for k in orig if not torch.equal(orig[k], merged_state[k])]
+    adapted = {k for k in orig if any(f".{t}.base_layer." in k for t in TARGETS[arch])}
+    # the merge wrote every adapted weight (and bias when alpha scales it) and nothing else
+    assert set(changed) == {k for k in adapted if scale_bias or k.endswith(".weight")}
+    merged_logits = theirs(**batch).logits.detach()
+    torch.testing.assert_close(merged_logits, before, atol=1e-5, rtol=0)
+    theirs.unmerge_adapter()
+    after = _base_state(theirs)
+    for k, v in orig.items():
+        assert torch.equal(after[k], v), k
+    assert torch.equal(theirs(**batch).logits, before)
+
+
+@pytest.mark.parametrize("dora", [False, True], ids=["alpha_lora", "alpha_dora"])
+def test_unmerge_is_exact_with_a_tiny_alpha(dora):
+    """An alpha entry below 1e-4 makes (W' - sBA)/alpha unreliable: the merge keeps the
+    original weights instead, and unmerge restores them bitwise."""
+    _, theirs = (_dora_pair if dora else _pair)("roberta")
+    with torch.no_grad():
+        for _, p in named_alpha_parameters(theirs):
+            p[0] = 1e-7
+    orig = _base_state(theirs)
+    theirs.merge_adapter()
+    theirs.unmerge_adapter()
+    after = _base_state(theirs)
+    for k, v in orig.items():
+        assert torch.equal(after[k], v), k
+
+
+def test_double_merge_and_merge_and_unload_match_merged_logits():
+    _, theirs = _dora_pair("llama", True)
+    batch = tiny_batch("llama")
+    before = theirs(**batch).logits.detach()
+    theirs.merge_adapter()
+    theirs.merge_adapter()  # PEFT warns and does nothing for an already merged adapter
+    torch.testing.assert_close(theirs(**batch).logits, before, atol=1e-5, rtol=0)
+    theirs.unmerge_adapter()
+    plain = theirs.merge_and_unload()
+    assert not any("lora_" in k for k in plain.state_dict())
+    torch.testing.assert_close(plain(**batch).logits, before, atol=1e-5, rtol=0)
+
+
+def test_public_names_are_exported():
+    import deep.peft as mod
+
+    for name in ("AlphaLoraConfig", "AlphaLinearVariant", "AlphaDoraLinearVariant",
+                 "alpha_parameters", "named_alpha_parameters", "from_pretrained"):
+        assert name in mod.__all__ and hasattr(mod, name)
