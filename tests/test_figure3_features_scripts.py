@@ -28,7 +28,8 @@ def _rows(path: Path) -> list[dict]:
 
 @pytest.mark.parametrize("split", ["stratified", "permutation"])
 def test_figure3_extension_small(tmp_path, split):
-    fig3 = _script(ROOT / "figures" / "figure3.py")
+    from linear import figure3 as fig3
+
     fig3.extend(tmp_path, quick=True, batches=1, stratify=split == "stratified", progress=False)
     words = "stratified" if split == "stratified" else "plain permutation"
     curve = _rows(tmp_path / "figure3_amazon.csv")
