@@ -48,6 +48,7 @@ __all__ = [
     "requires_grad",
     "all_reduce_gradients",
     "alpha_statistics",
+    "theory_init",
 ]
 
 
@@ -283,3 +284,74 @@ def alpha_statistics(named_alphas: Iterable[tuple[str, torch.Tensor]]) -> dict[s
             "max": float(a.max()),
         }
     return out
+
+
+def theory_init(model: torch.nn.Module | None, features: np.ndarray | torch.Tensor,
+                labels: Sequence[int] | np.ndarray | torch.Tensor,
+                head: torch.nn.Linear | None = None, gamma: float = 1.0,
+                covariance: object = None) -> float:
+    """Rescale a PRE-TRAINED binary classifier head by the theory's transfer alpha*.
+
+    The linear model of ``rmt`` / ``linear`` read on a transformer: the head's decision
+    direction ``w̃ = W[1] − W[0]`` (a head trained on a SOURCE task) is the source classifier,
+    ``features`` are the frozen features the head sees (e.g. the pooled encoder output, or
+    ``deep.features.embed_rows``) on TARGET training rows, and ``labels`` their 0/1 labels
+    (docs/theory.md §6.3). alpha* = :func:`linear.selection.plugin_alpha` (``rmt.arbitrary``
+    with unbiased plug-in moments, or ``rmt.anisotropic`` with ``covariance``) at ridge penalty
+    ``gamma``; the head's weight and bias are multiplied by it in place, so that its logit
+    difference is ``alpha* ⟨w̃, x⟩`` — the alpha-ridge prior ``alpha w̃`` the theory optimises.
+    Returns alpha*.
+
+    Sound use: transfer of a head trained on a related task (MNLI → RTE, STS-B → MRPC) before
+    fine-tuning on few target rows; alpha* < 0 flips a head whose source labels are anti-aligned
+    and alpha* ≈ 0 says the source head does not transfer. A freshly initialised (random) head is
+    no source classifier: its alpha* is noise, and nothing in ``deep.train`` calls this. Choose it
+    on training rows only (never the rows you report).
+
+    Parameters
+    ----------
+    model : the model whose head to rescale when ``head`` is None (its ``classifier`` or
+        ``score`` child's last ``nn.Linear``); ignored when ``head`` is given.
+    features : (n, p) array, the head's inputs on target training rows.
+    labels : (n,) 0/1 labels of those rows.
+    head : an ``nn.Linear`` with 2 outputs and ``p`` inputs (default: found in ``model``).
+    gamma : ridge penalty of the fine-tune in the theory (``1/n`` convention), > 0.
+    covariance : None (isotropic) or a noise covariance estimated without test rows (see
+        :func:`linear.selection.plugin_alpha`).
+    """
+    from linear import selection
+
+    if head is None:
+        if model is None:
+            raise ValueError("theory_init: give model or head; allowed: an nn.Linear head with "
+                             "2 outputs, or a model with a 'classifier' / 'score' child")
+        from .inject import head_modules
+
+        found = [m for _, h in head_modules(model) for m in h.modules()
+                 if isinstance(m, torch.nn.Linear)]
+        if not found:
+            raise ValueError(f"theory_init: {type(model).__name__} has no classifier head; "
+                             "allowed: a model with a 'classifier' or 'score' child, or head=")
+        head = found[-1]
+    if not isinstance(head, torch.nn.Linear) or head.out_features != 2:
+        raise ValueError(f"theory_init: head={head!r} is not a 2-output nn.Linear; allowed: the "
+                         "head of a binary task")
+    X = (features.detach().cpu().double().numpy() if isinstance(features, torch.Tensor)
+         else np.asarray(features, dtype=float))
+    y01 = (labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor)
+           else np.asarray(labels))
+    if X.ndim != 2 or X.shape[1] != head.in_features:
+        raise ValueError(f"theory_init: features have shape {X.shape}; allowed: (n, "
+                         f"{head.in_features}), the head's inputs")
+    if y01.shape != (X.shape[0],) or not np.isin(y01, (0, 1)).all():
+        raise ValueError(f"theory_init: labels must be {X.shape[0]} values in {{0, 1}}; got "
+                         f"shape {y01.shape}, values {np.unique(y01)[:5].tolist()}")
+    w = head.weight.detach().double().cpu().numpy()
+    alpha = float(selection.plugin_alpha(X, 2.0 * y01 - 1.0, w[1] - w[0], gamma,
+                                         covariance=covariance))
+    with torch.no_grad():
+        head.weight.mul_(alpha)
+        if head.bias is not None:
+            head.bias.mul_(alpha)
+    return alpha
+

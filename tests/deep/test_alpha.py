@@ -165,3 +165,88 @@ def test_alpha_statistics():
     stats = alpha_statistics([("q", torch.tensor([1.0, 3.0])), ("v", torch.tensor([2.0]))])
     assert stats["q"] == {"mean": 2.0, "std": 1.0, "min": 1.0, "max": 3.0}
     assert stats["v"]["std"] == 0.0
+
+
+# ---------------------------------------------------------------------------- theory_init
+def _mixture(n, p, mu, seed):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    X = (2 * y - 1)[:, None] * mu[None, :] + rng.standard_normal((n, p))
+    return X, y
+
+
+def _head(direction, bias=(0.3, -0.1)):
+    head = torch.nn.Linear(direction.shape[0], 2)
+    with torch.no_grad():
+        head.weight.copy_(torch.tensor(np.stack([-direction / 2, direction / 2])))
+        head.bias.copy_(torch.tensor(bias))
+    return head
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_theory_init_matches_the_closed_form_alpha_star_of_the_true_moments(sign):
+    from deep.alpha import theory_init
+    from rmt import arbitrary
+
+    p, n, gamma = 40, 4000, 0.5
+    rng = np.random.default_rng(3)
+    mu = rng.standard_normal(p) * 0.25
+    w_src = sign * (mu + 0.2 * rng.standard_normal(p))  # a source head, partly aligned
+    X, y = _mixture(n, p, mu, seed=4)
+    head = _head(w_src)
+    x = torch.randn(5, p)
+    before = head(x).detach()
+    alpha = theory_init(None, X, y, head=head, gamma=gamma)
+    # reference: rmt.arbitrary with the population moments (not the plug-in estimates)
+    want = arbitrary.alpha_star(float(mu @ mu), float(w_src @ mu), float(w_src @ w_src), p, n, gamma)
+    assert np.sign(alpha) == sign == np.sign(want)
+    assert alpha == pytest.approx(want, rel=0.15)
+    after = head(x).detach()  # the head is rescaled in place: logits (and bias) times alpha
+    torch.testing.assert_close(after, alpha * before, rtol=1e-5, atol=1e-6)
+
+
+def test_theory_init_an_unrelated_head_gets_alpha_near_zero():
+    from deep.alpha import theory_init
+
+    p = 30
+    mu = np.zeros(p)
+    mu[0] = 1.0
+    w_src = np.zeros(p)
+    w_src[1] = 1.0  # orthogonal to the target's mean difference
+    X, y = _mixture(3000, p, mu, seed=6)
+    alpha = theory_init(None, X, y, head=_head(w_src), gamma=1.0)
+    aligned = theory_init(None, X, y, head=_head(mu), gamma=1.0)
+    assert abs(alpha) < 0.1 * abs(aligned)
+
+
+def test_theory_init_finds_the_head_of_a_tiny_model():
+    from transformers import BertForSequenceClassification
+
+    from deep.alpha import theory_init
+
+    from .conftest import tiny_config
+
+    cfg = tiny_config("bert")
+    cfg.num_labels = 2
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(cfg).eval()
+    head = model.classifier
+    w = head.weight.detach().clone()
+    d = (w[1] - w[0]).double().numpy()
+    X, y = _mixture(200, head.in_features, 0.5 * d / np.linalg.norm(d), seed=8)
+    alpha = theory_init(model, torch.tensor(X, dtype=torch.float32), torch.tensor(y))
+    assert alpha > 0
+    torch.testing.assert_close(head.weight.detach(), alpha * w)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"features": np.zeros((4, 3)), "labels": [0, 1, 0, 1]}, r"features have shape \(4, 3\)"),
+    ({"features": np.zeros((4, 8)), "labels": [0, 1, 2, 1]}, r"labels must be 4 values in \{0, 1\}"),
+])
+def test_theory_init_bad_inputs_name_the_argument(kwargs, match):
+    from deep.alpha import theory_init
+
+    with pytest.raises(ValueError, match=match):
+        theory_init(None, head=torch.nn.Linear(8, 2), **kwargs)
+    with pytest.raises(ValueError, match="not a 2-output nn.Linear"):
+        theory_init(None, np.zeros((4, 8)), [0, 1, 0, 1], head=torch.nn.Linear(8, 3))
