@@ -50,7 +50,7 @@ def test_figure3_extension_small(tmp_path, split):
 
 
 def test_features_transfer_script_tiny_encoder(tmp_path):
-    tr = _script(ROOT / "figures" / "features" / "transfer.py")
+    tr = _script(ROOT / "figures" / "features_transfer.py")
     assert tr.main(["--quick", "--out", str(tmp_path), "--no-progress"]) == 0
     names = {p.name for p in tmp_path.iterdir()}
     assert {"transfer_table.md", "transfer_summary.csv", "transfer_splits.csv.gz",

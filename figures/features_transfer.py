@@ -19,7 +19,7 @@ Writes to figures/out/features/ (or --out): transfer_table.md, transfer_summary.
 transfer_splits.csv.gz, transfer_curves.csv, transfer_theory_gap.csv, transfer_curves.png,
 embedding.csv (what was embedded, rows, seconds, cache key).
 
-Usage: nice -n 19 python figures/features/transfer.py [--quick] [--model NAME] [--rows R]
+Usage: nice -n 19 python figures/features_transfer.py [--quick] [--model NAME] [--rows R]
            [--batches B] [--split stratified|permutation] [--cache DIR] [--out DIR]
            [--embed-only] [--no-progress]
 ``--quick``: tiny random encoder ("tiny-bert"), 60 rows per split, n in {20}, 2 batches, no
@@ -60,7 +60,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cache", type=Path, default=None)
     p.add_argument("--no-cache", action="store_true")
     p.add_argument("--data-dir", type=Path, default=None)
-    p.add_argument("--out", type=Path, default=HERE.parent / "out" / "features")
+    p.add_argument("--out", type=Path, default=HERE / "out" / "features")
     p.add_argument("--embed-only", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
