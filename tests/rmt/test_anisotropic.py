@@ -33,10 +33,10 @@ def _close(a: Moments, b: Moments, rtol=1e-10):
 # Sigma = I: the isotropic theory, to 1e-10
 # --------------------------------------------------------------------------------------------
 ISO = [  # p, n, N, gamma_pre, gamma_ft, beta
-    (400, 40, 2000, 1.0, 1.0, 0.8),
+    pytest.param(400, 40, 2000, 1.0, 1.0, 0.8, marks=pytest.mark.slow),  # 3 s; the others cover it
     (50, 200, 50, 0.05, 3.0, 0.3),
     (10, 3, 7, 2.0, 0.1, 0.95),
-    (500, 20, 2500, 5.0, 0.1, 0.5),
+    pytest.param(500, 20, 2500, 5.0, 0.1, 0.5, marks=pytest.mark.slow),
 ]
 
 

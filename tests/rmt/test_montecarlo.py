@@ -22,7 +22,12 @@ ALPHAS = np.round(np.arange(-2.0, 5.0001, 0.02), 10)
 SEEDS = range(60)
 
 
-@pytest.fixture(scope="module", params=sorted(SETTINGS))
+#: the one Monte-Carlo setting of the default suite; the others are `slow` (keeps tests/rmt fast)
+FAST = "small gamma_pre"
+
+
+@pytest.fixture(scope="module", params=[
+    pytest.param(name, marks=() if name == FAST else pytest.mark.slow) for name in sorted(SETTINGS)])
 def simulated(request):
     p, N, n, norm_mu, norm_perp, beta, gp, gf = SETTINGS[request.param]
     mu_s, mu_t = ridge.beta_means(beta, norm_mu, norm_perp, p)
