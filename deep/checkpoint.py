@@ -17,7 +17,6 @@ files all match their manifest, so a partial or corrupted one is never loaded.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -27,6 +26,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from linear.files import sha256_file  # the one file hash (re-exported: deep.models.gguf)
+
 __all__ = ["save_checkpoint", "load_checkpoint", "latest_complete", "CheckpointError"]
 
 FILES = ("tensors.safetensors", "optim.pt", "state.json")
@@ -34,15 +35,6 @@ FILES = ("tensors.safetensors", "optim.pt", "state.json")
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, partial or corrupted."""
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:

@@ -22,8 +22,10 @@ the maths; :class:`AlphaRidge` accepts any two labels.
 """
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
-from .estimator import AlphaRidge, AlphaRidgeCV
+if TYPE_CHECKING:
+    from .estimator import AlphaRidge, AlphaRidgeCV
 
 try:
     __version__ = version("rescalora")
@@ -31,3 +33,13 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "0+unknown"
 
 __all__ = ["AlphaRidge", "AlphaRidgeCV", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    """``AlphaRidge`` / ``AlphaRidgeCV`` are imported on first use (PEP 562), so that the light
+    modules (:mod:`linear.files`, used by :mod:`deep.checkpoint`) do not pull in scikit-learn."""
+    if name in ("AlphaRidge", "AlphaRidgeCV"):
+        from . import estimator
+
+        return getattr(estimator, name)
+    raise AttributeError(f"module 'linear' has no attribute {name!r}")

@@ -20,7 +20,6 @@ Arrays are row-major: ``X`` has shape ``(rows, 400)``.
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass
 from importlib import resources
 from itertools import permutations
@@ -30,6 +29,7 @@ import numpy as np
 import scipy.io
 
 from ._checks import real_array
+from .files import sha256_file
 
 __all__ = [
     "DOMAINS",
@@ -108,14 +108,6 @@ def _canonical(domain: str) -> str:
     return name
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def verify(domain: str, data_dir: str | Path | None = None) -> Path:
     """Path of ``<domain>_400.mat`` after checking it exists and matches ``SHA256SUMS``.
 
@@ -129,7 +121,7 @@ def verify(domain: str, data_dir: str | Path | None = None) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"Amazon Review file missing: {path}")
     expected = expected_checksums()[fname]
-    actual = _sha256(path)
+    actual = sha256_file(path)
     if actual != expected:
         raise ChecksumError(
             f"checksum mismatch for {path}: sha256 {actual}, expected {expected} "
