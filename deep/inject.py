@@ -43,6 +43,9 @@ __all__ = [
     "trainable_parameters",
     "linear_module_names",
     "resolve_targets",
+    "Plan",
+    "build_layers",
+    "install",
 ]
 
 #: Default targets per ``model.config.model_type`` (paper: query and value projections).
@@ -210,8 +213,10 @@ def trainable_parameters(model: nn.Module) -> dict[str, float]:
 
 # ---------------------------------------------------------------------------- inject
 @dataclass
-class _Plan:
-    """Layers built for a model, not yet installed (the model is still untouched)."""
+class Plan:
+    """Layers built for a model by :func:`build_layers`, not yet installed (the model is still
+    untouched); :func:`install` puts them in. :func:`inject` and :func:`deep.io.load_adapter`
+    are the two callers."""
 
     config: AdapterConfig
     names: list[str]
@@ -226,7 +231,7 @@ def _parent(model: nn.Module, name: str) -> tuple[nn.Module, str]:
     return model.get_submodule(parent), leaf
 
 
-def _build(model: nn.Module, config: AdapterConfig, generator: torch.Generator | None) -> _Plan:
+def build_layers(model: nn.Module, config: AdapterConfig, generator: torch.Generator | None) -> Plan:
     """Resolve and check every target, then build the layers; raises before touching the
     model (the wrapped ``nn.Linear`` objects are only read)."""
     if not isinstance(config, AdapterConfig):
@@ -268,11 +273,12 @@ def _build(model: nn.Module, config: AdapterConfig, generator: torch.Generator |
     for follower, owner in shared.items():
         layers[follower].alpha = layers[owner].alpha
         layers[follower].alpha_shared_from = owner
-    return _Plan(config, names, layers, shared)
+    return Plan(config, names, layers, shared)
 
 
-def _install(model: nn.Module, plan: _Plan) -> None:
-    """Freeze the base, swap the layers in, unfreeze adapters (+ head), record the info."""
+def install(model: nn.Module, plan: Plan) -> None:
+    """Install a :class:`Plan` in ``model`` (in place): freeze the base, swap the layers in,
+    unfreeze adapters (+ head), record the :class:`AdapterInfo`."""
     for p in model.parameters():
         p.requires_grad_(False)
     for n in plan.names:
@@ -308,9 +314,23 @@ def inject(model: nn.Module, config: AdapterConfig | None = None, *,
     ``model``. Raises ValueError for unknown targets (listing the available linear modules),
     a rank above a target's ``min(in, out)``, or ``share_alpha`` with unequal widths, and
     RuntimeError when the model already has adapters. On error the model is unchanged.
+
+    A target whose base layer is quantized (bitsandbytes, torchao) is handed to
+    :func:`deep.quant.inject`, which wraps it so the adapter only asks for ``x W0ᵀ``.
     """
-    plan = _build(model, AdapterConfig() if config is None else config, generator)
-    _install(model, plan)
+    from . import quant  # local: deep.quant builds on this module
+
+    config = AdapterConfig() if config is None else config
+    try:  # build_layers reports a bad config or an already adapted model with its own message
+        names = resolve_targets(model, config) if isinstance(config, AdapterConfig) else []
+    except ValueError:
+        names = []
+    if names:
+        subs = (model.get_submodule(n) for n in names)
+        if any(quant.is_quantized_linear(m) and not isinstance(m, quant.QuantLinear) for m in subs):
+            return quant.inject(model, config, generator=generator)
+    plan = build_layers(model, config, generator)
+    install(model, plan)
     return model
 
 

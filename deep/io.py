@@ -45,12 +45,12 @@ from torch import nn
 from .config import AdapterConfig
 from .inject import (
     AdapterInfo,
-    _build,
-    _install,
-    _Plan,
+    Plan,
     adapter_info,
     adapter_layers,
+    build_layers,
     head_modules,
+    install,
 )
 from .layers import AdapterLayer, canonical_method
 
@@ -298,9 +298,9 @@ def load_adapter(model: nn.Module, path: str | Path) -> nn.Module:
         raise ValueError(f"load_adapter: {path} was saved from a {saved_type!r} model; this model "
                          f"is {model_type!r} (load it into the architecture it was trained on)")
     info = adapter_info(model)
-    plan: _Plan | None = None
+    plan: Plan | None = None
     if info is None:
-        plan = _build(model, file_cfg, None)
+        plan = build_layers(model, file_cfg, None)
         layers = plan.layers
         cfg = file_cfg
     else:
@@ -330,7 +330,7 @@ def load_adapter(model: nn.Module, path: str | Path) -> nn.Module:
         for k, p in head.items():
             p.copy_(found[k])
     if plan is not None:
-        _install(model, plan)
+        install(model, plan)
     return model
 
 

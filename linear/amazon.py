@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from ._checks import real_array
 from .files import sha256_file
+from .validation import finite_array
 
 __all__ = [
     "DOMAINS",
@@ -133,7 +133,7 @@ def verify(domain: str, data_dir: str | Path | None = None) -> Path:
 def standardize(X: np.ndarray) -> np.ndarray:
     """``(X − mean) / std`` per column, population std (ddof = 0), zero-std columns scale 1
     (= ``StandardScaler().fit_transform(X)``). ``X`` has shape (rows, p), finite, rows >= 1."""
-    X = real_array("X", X, ndim=2)
+    X = finite_array("X", X, ndim=2)
     mean = X.mean(axis=0)
     std = X.std(axis=0)
     std[std == 0.0] = 1.0

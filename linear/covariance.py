@@ -29,7 +29,7 @@ from sklearn.covariance import LedoitWolf
 
 from rmt import Moments, anisotropic, arbitrary
 
-from ._checks import real_array
+from .validation import finite_array
 
 __all__ = ["SHRINKAGE", "KINDS", "CovarianceEstimate", "from_source", "from_unlabeled",
            "given", "for_split", "plugin_moments", "TheoryCheck", "theory_check"]
@@ -96,7 +96,7 @@ def from_source(X_source: ArrayLike, y_source: ArrayLike,
     ``shrinkage="ledoit-wolf"`` the within-class residuals go through
     ``sklearn.covariance.LedoitWolf(assume_centered=True)`` (rescaled by ``rows / (rows − 2)``).
     """
-    X = real_array("X_source", X_source, ndim=2)
+    X = finite_array("X_source", X_source, ndim=2)
     y = np.asarray(y_source).reshape(-1)
     shrinkage = _shrinkage(shrinkage)
     if y.shape[0] != X.shape[0]:
@@ -125,7 +125,7 @@ def from_unlabeled(X_unlabeled: ArrayLike, shrinkage: str = "ledoit-wolf") -> Co
     (``sklearn.covariance.LedoitWolf(assume_centered=True)``). Returned with
     ``includes_mean=True``: the plug-in treats it as ``Sigma + mu_t mu_tᵀ``. Labels are never read.
     """
-    X = real_array("X_unlabeled", X_unlabeled, ndim=2)
+    X = finite_array("X_unlabeled", X_unlabeled, ndim=2)
     shrinkage = _shrinkage(shrinkage)
     rows = X.shape[0]
     if rows < 2:
@@ -139,7 +139,7 @@ def from_unlabeled(X_unlabeled: ArrayLike, shrinkage: str = "ledoit-wolf") -> Co
 
 def given(matrix: ArrayLike) -> CovarianceEstimate:
     """A covariance supplied by the user (validated: square, symmetric, PSD, not zero)."""
-    M = real_array("covariance", matrix, ndim=2)
+    M = finite_array("covariance", matrix, ndim=2)
     spec = anisotropic.spectrum(M, "covariance")
     est = CovarianceEstimate(matrix=M, kind="given", n_rows=0,
                              origin=f"given {M.shape[0]} x {M.shape[1]} covariance array")
@@ -303,7 +303,7 @@ def theory_check(
 
     from .solve import accuracy_path, affine_parts
 
-    Xv = real_array("X", X, ndim=2)
+    Xv = finite_array("X", X, ndim=2)
     yv = np.asarray(y, dtype=float).reshape(-1)
     w = np.asarray(source_coef, dtype=float).reshape(-1)
     covs = {"iso": None} if covariances is None else dict(covariances)

@@ -38,14 +38,39 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
 from . import covariance as cov_estimates
-from ._checks import real_array
 from .selection import SURFACES, Surface, loo_alpha, plugin_alpha
 from .solve import affine_parts, loo_parts
+from .validation import finite_array
 
 __all__ = ["AlphaRidge", "AlphaRidgeCV"]
 
 
-class AlphaRidge(ClassifierMixin, BaseEstimator):
+class _AlphaRidgeClassifier(ClassifierMixin, BaseEstimator):
+    """What :class:`AlphaRidge` and :class:`AlphaRidgeCV` share once fitted: the linear score
+    ``X · coef_`` (no intercept), the ±1 decision rule with ties to ``classes_[1]``, and the
+    scikit-learn tags of a binary-only classifier. Subclasses set ``coef_`` and ``classes_``."""
+
+    coef_: np.ndarray
+    classes_: np.ndarray
+
+    def decision_function(self, X: ArrayLike) -> np.ndarray:
+        """Scores ``X · w_alpha`` (shape (n_samples,)); positive means ``classes_[1]``."""
+        check_is_fitted(self)
+        Xv = validate_data(self, X, dtype=np.float64, reset=False)
+        return Xv @ self.coef_
+
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """``classes_[1]`` where the score is ``>= 0``, else ``classes_[0]``."""
+        scores = self.decision_function(X)
+        return self.classes_[(scores >= 0.0).astype(int)]
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
+
+class AlphaRidge(_AlphaRidgeClassifier):
     """Ridge classifier fine-tuned from a source classifier, with the source scaled by alpha.
 
     Solves ``argmin_w (1/n)‖y − X w‖² + gamma ‖w − alpha w̃‖²`` (module docstring) for a binary
@@ -212,17 +237,6 @@ class AlphaRidge(ClassifierMixin, BaseEstimator):
         self.intercept_ = 0.0
         return self
 
-    def decision_function(self, X: ArrayLike) -> np.ndarray:
-        """Scores ``X · w_alpha`` (shape (n_samples,)); positive means ``classes_[1]``."""
-        check_is_fitted(self)
-        Xv = validate_data(self, X, dtype=np.float64, reset=False)
-        return Xv @ self.coef_
-
-    def predict(self, X: ArrayLike) -> np.ndarray:
-        """``classes_[1]`` where the score is ``>= 0``, else ``classes_[0]``."""
-        scores = self.decision_function(X)
-        return self.classes_[(scores >= 0.0).astype(int)]
-
     def alpha_path(self, X: ArrayLike, y: ArrayLike, alphas: ArrayLike) -> np.ndarray:
         """Coefficients ``w_alpha`` for a whole grid of alphas from ONE factorisation.
 
@@ -239,15 +253,10 @@ class AlphaRidge(ClassifierMixin, BaseEstimator):
         ndarray of shape (k, p)
         """
         gamma = self._check_gamma()
-        a = real_array("alphas", alphas, ndim=1)
+        a = finite_array("alphas", alphas, ndim=1)
         Xv, yv = check_X_y(X, y, dtype=np.float64)
         ys, _ = _signed(yv)
         return affine_parts(Xv, ys, self._source(Xv.shape[1]), gamma).coef(a)
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
-        return tags
 
 
 def _source_vector(source_coef: ArrayLike | None, n_features: int) -> np.ndarray:
@@ -259,11 +268,11 @@ def _source_vector(source_coef: ArrayLike | None, n_features: int) -> np.ndarray
         raise TypeError(f"source_coef must be an array, a real number or a callable, got "
                         f"{source_coef!r}")
     if callable(source_coef):
-        w = real_array("source_coef(n_features)", source_coef(n_features))
+        w = finite_array("source_coef(n_features)", source_coef(n_features))
     elif np.ndim(source_coef) == 0:  # broadcast rule: a number c means c * ones(n_features)
-        return np.full(n_features, real_array("source_coef", source_coef).item())
+        return np.full(n_features, finite_array("source_coef", source_coef).item())
     else:
-        w = real_array("source_coef", source_coef)
+        w = finite_array("source_coef", source_coef)
     if w.ndim != 1:
         raise ValueError(
             f"source_coef must be a 1-D array of length n_features={n_features}, "
@@ -296,7 +305,7 @@ def _signed(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 #: Criteria of :class:`AlphaRidgeCV` (each a gamma-grid surface of :mod:`linear.selection`);
-#: ``"auto"`` picks one of them per fit by the rule of :func:`_auto_criterion`.
+#: ``"auto"`` picks one of them per fit by the rule of :func:`auto_criterion`.
 CRITERIA = ("loo", "kfold", "evidence", "margin")
 
 
@@ -310,7 +319,7 @@ def _loo_accuracy(X: np.ndarray, y: np.ndarray, w: np.ndarray, alpha: float,
     return float(np.mean(margin > 0)), float(parts.error(alpha))
 
 
-def _auto_criterion(X: np.ndarray, y: np.ndarray, w: np.ndarray,
+def auto_criterion(X: np.ndarray, y: np.ndarray, w: np.ndarray,
                     gammas: ArrayLike | None) -> tuple[str, Surface, dict[str, float]]:
     """The rule behind ``criterion="auto"``, fixed before any test row is seen: run every
     criterion of :data:`CRITERIA` on the training rows and keep the one whose chosen
@@ -334,7 +343,7 @@ def _auto_criterion(X: np.ndarray, y: np.ndarray, w: np.ndarray,
     return chosen, surfaces[chosen], scores
 
 
-class AlphaRidgeCV(ClassifierMixin, BaseEstimator):
+class AlphaRidgeCV(_AlphaRidgeClassifier):
     """:class:`AlphaRidge` with (alpha, gamma) chosen jointly from the training rows only.
 
     For each ``gamma`` of a grid the best alpha is closed-form; the pair optimising the
@@ -413,7 +422,7 @@ class AlphaRidgeCV(ClassifierMixin, BaseEstimator):
         ys, classes = _signed(yv)
         w = _source_vector(self.source_coef, Xv.shape[1])
         if self.criterion == "auto":
-            name, surf, loo_acc = _auto_criterion(Xv, ys, w, self.gammas)
+            name, surf, loo_acc = auto_criterion(Xv, ys, w, self.gammas)
         else:
             name, surf, loo_acc = self.criterion, SURFACES[self.criterion](Xv, ys, w,
                                                                            self.gammas), {}
@@ -450,19 +459,3 @@ class AlphaRidgeCV(ClassifierMixin, BaseEstimator):
                 RuntimeWarning, stacklevel=3,  # past scikit-learn's fit wrapper
             )
         return self
-
-    def decision_function(self, X: ArrayLike) -> np.ndarray:
-        """Scores ``X · w_alpha`` (shape (n_samples,)); positive means ``classes_[1]``."""
-        check_is_fitted(self)
-        Xv = validate_data(self, X, dtype=np.float64, reset=False)
-        return Xv @ self.coef_
-
-    def predict(self, X: ArrayLike) -> np.ndarray:
-        """``classes_[1]`` where the score is ``>= 0``, else ``classes_[0]``."""
-        scores = self.decision_function(X)
-        return self.classes_[(scores >= 0.0).astype(int)]
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
-        return tags

@@ -18,7 +18,7 @@ import numpy as np
 
 from rmt import ridge
 
-from ._checks import real_array
+from .validation import finite_array
 
 __all__ = ["sample", "Transfer"]
 
@@ -30,7 +30,7 @@ def sample(mu: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise ValueError(f"n must be an integer >= 1, got {n!r}")
-    mu = real_array("mu", mu, ndim=1)
+    mu = finite_array("mu", mu, ndim=1)
     y = np.where(np.arange(n) < n // 2, -1.0, 1.0)
     X = rng.standard_normal((n, mu.shape[0]))
     X += y[:, None] * mu[None, :]
@@ -50,7 +50,7 @@ class Transfer:
 
     def __post_init__(self) -> None:
         for name in ("mu_s", "mu_t"):
-            arr = real_array(name, getattr(self, name), ndim=1).copy()
+            arr = finite_array(name, getattr(self, name), ndim=1).copy()
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
         if self.mu_s.shape != self.mu_t.shape:

@@ -122,9 +122,9 @@ def _cv_auto(X: np.ndarray, y: np.ndarray, w: np.ndarray, g: float,
     """The default of :class:`linear.AlphaRidgeCV` (``criterion="auto"``) on ±1 labels."""
     import warnings
 
-    from .estimator import _auto_criterion
+    from .estimator import auto_criterion
 
-    _, surf, _ = _auto_criterion(X, y, w, None)
+    _, surf, _ = auto_criterion(X, y, w, None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return surf.best()

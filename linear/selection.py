@@ -34,9 +34,9 @@ from numpy.typing import ArrayLike
 
 from rmt import Moments, anisotropic, arbitrary
 
-from ._checks import positive_real, real_array, signed_labels
 from .covariance import CovarianceEstimate
 from .solve import affine_parts, loo_parts, loo_spectrum
+from .validation import finite_array, positive_real, signed_labels
 
 __all__ = [
     "ALPHA_LIMIT",
@@ -71,9 +71,9 @@ def _inputs(X: np.ndarray, y: np.ndarray, source_coef: np.ndarray,
             gamma: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Validated ``(X, y, w̃, gamma)``: ``X`` finite (n, p), ``y`` in {−1, +1}, ``w̃`` (p,),
     ``gamma`` a finite float > 0 (skipped when None)."""
-    Xv = real_array("X", X, ndim=2)
-    yv = signed_labels("y", real_array("y", y, ndim=1), Xv.shape[0])
-    w = real_array("source_coef", source_coef, ndim=1)
+    Xv = finite_array("X", X, ndim=2)
+    yv = signed_labels("y", finite_array("y", y, ndim=1), Xv.shape[0])
+    w = finite_array("source_coef", source_coef, ndim=1)
     if w.shape[0] != Xv.shape[1]:
         raise ValueError(f"source_coef has length {w.shape[0]} but X has {Xv.shape[1]} columns")
     g = positive_real("gamma", gamma) if gamma is not None else math.nan
@@ -397,7 +397,7 @@ def gamma_only(criterion: str, X: np.ndarray, y: np.ndarray, source_coef: np.nda
 
 
 def _gamma_grid(gammas: ArrayLike | None) -> np.ndarray:
-    grid = DEFAULT_GAMMAS if gammas is None else real_array("gammas", gammas).reshape(-1)
+    grid = DEFAULT_GAMMAS if gammas is None else finite_array("gammas", gammas).reshape(-1)
     if np.any(grid <= 0):
         raise ValueError(f"gammas must be a non-empty array of finite values > 0, got {gammas!r}")
     return grid

@@ -35,9 +35,9 @@ from tqdm.auto import tqdm
 
 from rmt import Moments, arbitrary
 
-from ._checks import integer, positive_real, real_array
 from .gmm import Transfer
 from .solve import AffinePath, accuracy_path, affine_parts, ridge
+from .validation import finite_array, integer, positive_real
 
 __all__ = ["Setting", "SimulationResult", "simulate", "bootstrap_argmax"]
 
@@ -69,7 +69,7 @@ class Setting:
         for name in ("gamma_pre", "gamma_ft"):
             object.__setattr__(self, name, positive_real(name, getattr(self, name)))
         if self.source_coef is not None:
-            w = real_array("source_coef", self.source_coef)
+            w = finite_array("source_coef", self.source_coef)
             if w.shape != (self.transfer.p,):
                 raise ValueError(
                     f"source_coef must be a finite array of shape ({self.transfer.p},), "
@@ -172,8 +172,8 @@ def bootstrap_argmax(
 ) -> np.ndarray:
     """Grid argmax of the seed-mean accuracy for ``n_boot`` bootstrap resamples of the seeds
     (rows of ``accuracy``, shape (S, k)); its spread is the MC uncertainty of the argmax."""
-    accuracy = real_array("accuracy", accuracy, ndim=2)
-    alphas = real_array("alphas", alphas, ndim=1)
+    accuracy = finite_array("accuracy", accuracy, ndim=2)
+    alphas = finite_array("alphas", alphas, ndim=1)
     if accuracy.shape[1] != alphas.shape[0]:
         raise ValueError(f"accuracy has {accuracy.shape[1]} columns but alphas has "
                          f"{alphas.shape[0]} entries; they must be equal")
@@ -282,7 +282,7 @@ def simulate(
                 "settings simulated together must share mu_s, N, gamma_pre and source_coef; "
                 "call simulate separately for different sources"
             )
-    a = real_array("alphas", alphas).reshape(-1)
+    a = finite_array("alphas", alphas).reshape(-1)
     if isinstance(seeds, bool) or isinstance(seeds, str | bytes):
         raise TypeError(f"seeds must be an int or a sequence of ints, got {seeds!r}")
     if isinstance(seeds, int | np.integer):

@@ -14,12 +14,13 @@ the optimal scale alpha*. numpy + scipy only; no sampling, no plotting.
 * :mod:`rmt.anisotropic` — the same two settings with a general noise covariance ``Sigma``
   (features ``x = y mu + Sigma^{1/2} z``).
 * :mod:`rmt.regression` — the multi-output regression variant.
+* :mod:`rmt.validation` — the argument checks (also used by :mod:`linear`).
 
 Conventions (docs/theory.md §1): labels in {−1, +1}, matrices p × n inside formulas,
 ``1/n``-scaled ridge losses, ``eta = p / n``.
 """
 
-from . import anisotropic, arbitrary, equivalents, regression, ridge
+from . import anisotropic, arbitrary, equivalents, regression, ridge, validation
 from .core import Moments
 from .equivalents import RidgeConstants, delta, ridge_constants
 
@@ -30,6 +31,7 @@ __all__ = [
     "anisotropic",
     "regression",
     "equivalents",
+    "validation",
     "delta",
     "ridge_constants",
     "RidgeConstants",

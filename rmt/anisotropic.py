@@ -46,7 +46,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import brentq
 
-from . import _validate as V
+from . import validation as V
 from .arbitrary import signed_labels
 from .core import Moments
 

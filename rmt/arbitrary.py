@@ -29,11 +29,19 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import _validate as V
+from . import validation as V
 from .core import Moments
 from .equivalents import ridge_constants
 
-__all__ = ["moments", "alpha_star", "TargetStatistics", "plugin_statistics", "signed_labels"]
+__all__ = [
+    "moments",
+    "coefficients",
+    "alpha_star",
+    "TargetStatistics",
+    "plugin_statistics",
+    "signed_labels",
+    "u_statistic",
+]
 
 
 def _check_cauchy_schwarz(M_t: float, s: float, W: float) -> None:
@@ -73,12 +81,16 @@ def moments(M_t: float, s: float, W: float, p: int, n: int, gamma: float) -> Mom
     gamma = V.positive("gamma", gamma)
     _check_cauchy_schwarz(M_t, s, W)
     V.small_sizes(p=p, n=n)
-    return _coefficients(M_t, s, W, p / n, gamma)
+    return coefficients(M_t, s, W, p / n, gamma)
 
 
-def _coefficients(M_t: float, s: float, W: float, eta: float, gamma: float,
-                  gamma_name: str = "gamma") -> Moments:
-    """The five formulas of the module docstring, on already validated inputs."""
+def coefficients(M_t: float, s: float, W: float, eta: float, gamma: float,
+                 gamma_name: str = "gamma") -> Moments:
+    """The five formulas of the module docstring at ``eta = p / n``, on already validated
+    inputs (no checks, no Cauchy–Schwarz test: :func:`moments` is the checked entry point;
+    :func:`rmt.ridge.moments` calls this one because its reference variant may violate
+    Cauchy–Schwarz on purpose). ``gamma_name`` names the penalty in the errors of
+    :func:`rmt.equivalents.ridge_constants`."""
     rc = ridge_constants(M_t, eta, gamma, name=gamma_name)
     lam, kappa, h, g = rc.lam, rc.kappa, rc.h, rc.g
     m0 = M_t / lam
@@ -181,14 +193,16 @@ def plugin_statistics(X: ArrayLike, y: ArrayLike, source_coef: ArrayLike) -> Tar
     W = float(w @ w)
     if W == 0.0:
         raise ValueError("source_coef is the zero vector: alpha has no effect")
-    M_raw, S = _u_statistic(X, y)
+    M_raw, S = u_statistic(X, y)
     s = float(w @ S) / n
     M_t = max(M_raw, s * s / W)
     return TargetStatistics(M_t=M_t, s=s, W=W, n=n, p=p, M_t_unfloored=M_raw)
 
 
-def _u_statistic(X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-    """``((‖S‖² − Σ‖z_i‖²) / (n(n−1)), S)`` with ``z_i = y_i x_i`` and ``S = Σ z_i``."""
+def u_statistic(X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """``((‖S‖² − Σ‖z_i‖²) / (n(n−1)), S)`` with ``z_i = y_i x_i`` and ``S = Σ z_i``, for
+    validated rows ``X`` (n × p, n >= 2) and labels ``y`` (n,) in {−1, +1}: the unbiased
+    estimate of ``‖mu‖²`` and the label-weighted sum (no checks)."""
     n = X.shape[0]
     Z = X * y[:, None]
     S = Z.sum(axis=0)

@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import ndtr
 
-from . import _validate as V
+from . import validation as V
 
 __all__ = ["Moments"]
 

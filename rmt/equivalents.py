@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from . import _validate as V
+from . import validation as V
 
 
 def delta(eta: float, gamma: float) -> float:

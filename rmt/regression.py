@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import _validate as V
+from . import validation as V
 from .equivalents import ridge_constants
 
 __all__ = ["risk", "risk_coefficients", "alpha_star"]

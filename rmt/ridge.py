@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import _validate as V
 from . import arbitrary
+from . import validation as V
 from .core import Moments
 from .equivalents import ridge_constants
 
@@ -46,6 +46,15 @@ __all__ = [
 ]
 
 VARIANTS = ("corrected", "reference")
+
+
+def _check_cauchy_schwarz(M_s: float, M_t: float, c: float) -> None:
+    """``c² <= M_s M_t`` (up to rounding), the condition for mean vectors to exist."""
+    if c * c > M_s * M_t * (1.0 + 1e-9) + 1e-300:
+        raise ValueError(
+            f"c**2 = {c * c:.6g} exceeds M_s * M_t = {M_s * M_t:.6g} (Cauchy-Schwarz): "
+            "no mean vectors have these norms and inner product"
+        )
 
 
 def beta_parameters(beta: float, norm_mu: float, norm_perp: float) -> tuple[float, float, float]:
@@ -135,17 +144,13 @@ def moments(
     M_s = V.nonnegative("M_s", M_s)
     M_t = V.nonnegative("M_t", M_t)
     c = V.real("c", c)
-    if c * c > M_s * M_t * (1.0 + 1e-9) + 1e-300:
-        raise ValueError(
-            f"c**2 = {c * c:.6g} exceeds M_s * M_t = {M_s * M_t:.6g} (Cauchy-Schwarz): "
-            "no mean vectors have these norms and inner product"
-        )
+    _check_cauchy_schwarz(M_s, M_t, c)
     s, W = source_statistics(M_s, c, p, N, gamma_pre, variant)
     n = V.positive_int("n", n)
     gamma_ft = V.positive("gamma_ft", gamma_ft)
     V.small_sizes(p=p, n=n, N=N)
     # No Cauchy-Schwarz check on (s, W): the reference W may violate it; that is the point.
-    return arbitrary._coefficients(M_t, s, W, p / n, gamma_ft, gamma_name="gamma_ft")
+    return arbitrary.coefficients(M_t, s, W, p / n, gamma_ft, gamma_name="gamma_ft")
 
 
 def moments_from_means(
@@ -157,15 +162,10 @@ def moments_from_means(
     gamma_ft: float,
     variant: str = "corrected",
 ) -> Moments:
-    """:func:`moments` with the class means given as vectors ``mu_s, mu_t`` of shape ``(p,)``."""
-    mu_s = V.finite_array("mu_s", mu_s, ndim=1)
-    mu_t = V.finite_array("mu_t", mu_t, ndim=1)
-    if mu_s.shape != mu_t.shape:
-        raise ValueError(f"mu_s and mu_t must have the same shape, got {mu_s.shape} and {mu_t.shape}")
-    return moments(
-        float(mu_s @ mu_s), float(mu_t @ mu_t), float(mu_s @ mu_t), mu_s.shape[0], n, N,
-        gamma_pre, gamma_ft, variant,
-    )
+    """:func:`moments` with the class means given as vectors ``mu_s, mu_t`` of shape ``(p,)``
+    (the one path from vectors to scalars is :meth:`Setting.from_means`)."""
+    return Setting.from_means(mu_s, mu_t, n=n, N=N, gamma_pre=gamma_pre,
+                              gamma_ft=gamma_ft).moments(variant)
 
 
 @dataclass(frozen=True)
@@ -193,8 +193,7 @@ class Setting:
         for name in ("M_s", "M_t"):
             object.__setattr__(self, name, V.nonnegative(name, getattr(self, name)))
         object.__setattr__(self, "c", V.real("c", self.c))
-        if self.c**2 > self.M_s * self.M_t * (1.0 + 1e-9) + 1e-300:
-            raise ValueError(f"c = {self.c} violates c**2 <= M_s * M_t (Cauchy-Schwarz)")
+        _check_cauchy_schwarz(self.M_s, self.M_t, self.c)
 
     @classmethod
     def from_beta(
@@ -250,6 +249,6 @@ def plugin_statistics(
             raise ValueError(f"y_{name} has {y.shape[0]} entries but X_{name} has {X.shape[0]} rows")
         if X.shape[0] < 2:
             raise ValueError(f"X_{name} needs at least 2 rows for the U-statistic")
-    M_s, S_s = arbitrary._u_statistic(Xs, ys)
-    M_t, S_t = arbitrary._u_statistic(Xt, yt)
+    M_s, S_s = arbitrary.u_statistic(Xs, ys)
+    M_t, S_t = arbitrary.u_statistic(Xt, yt)
     return M_s, M_t, float(S_s @ S_t) / (Xs.shape[0] * Xt.shape[0])

@@ -94,3 +94,33 @@ def test_regression_inputs():
         regression.alpha_star(W, np.zeros((2, 5)))
     with pytest.raises(ValueError, match="W_t must contain only finite"):
         regression.risk(1.0, np.full((2, 5), np.inf), W, 0.1, 10, 1.0)
+
+
+def test_one_cauchy_schwarz_check_for_moments_and_setting():
+    bad = dict(GOOD, c=2.0)
+    msgs = []
+    for build in (ridge.moments, ridge.Setting):
+        with pytest.raises(ValueError, match="Cauchy-Schwarz") as err:
+            build(**bad)
+        msgs.append(str(err.value))
+    assert msgs[0] == msgs[1]
+
+
+def test_moments_from_means_equals_the_scalar_route():
+    rng = np.random.default_rng(4)
+    mu_s, mu_t = rng.standard_normal(30), rng.standard_normal(30)
+    scalars = dict(M_s=float(np.sum(mu_s**2)), M_t=float(np.sum(mu_t**2)),
+                   c=float(np.sum(mu_s * mu_t)), p=30)
+    for variant in ridge.VARIANTS:
+        a = ridge.moments_from_means(mu_s, mu_t, n=20, N=50, gamma_pre=0.5, gamma_ft=2.0,
+                                     variant=variant)
+        b = ridge.moments(**scalars, n=20, N=50, gamma_pre=0.5, gamma_ft=2.0, variant=variant)
+        assert np.allclose([a.m0, a.m1, a.v0, a.v1, a.v2], [b.m0, b.m1, b.v0, b.v1, b.v2],
+                           rtol=1e-12, atol=0)
+
+
+def test_linear_uses_the_rmt_array_check():
+    from linear import validation as linear_validation
+    from rmt import validation
+
+    assert linear_validation.finite_array is validation.finite_array

@@ -4,6 +4,11 @@ A bad value fails with a ``TypeError`` (wrong kind: strings, complex numbers, ob
 non-integer where an integer is needed) or a ``ValueError`` (NaN / inf, empty, wrong number of
 dimensions, out of range) whose message names the argument, what was received and what is
 allowed, instead of a silent cast (``complex -> float`` drops the imaginary part) or a NaN result.
+
+Arrays are checked by :func:`rmt.validation.finite_array` (the one array check of the project,
+re-exported here); the scalar checks below keep ``linear``'s own contract (``"a finite float >
+0"``, an integer with a given minimum, labels coded ±1), which differs from ``rmt``'s
+(``rmt.validation.positive`` accepts 0-d arrays and says ``"must be > 0"``).
 """
 
 from __future__ import annotations
@@ -13,33 +18,9 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from rmt.validation import finite_array
 
-def real_array(name: str, value: object, ndim: int | None = None) -> np.ndarray:
-    """``value`` as a non-empty float array of finite reals (with ``ndim`` dimensions if given)."""
-    arr = np.asarray(value)
-    if arr.dtype.kind == "c":
-        raise TypeError(f"{name} must hold real numbers, got complex dtype {arr.dtype}")
-    if arr.dtype.kind in "bUS":  # True -> 1.0 and "1" -> 1.0 would be silent coercions
-        raise TypeError(
-            f"{name} must be a numeric array of real numbers, got {type(value).__name__} of "
-            f"dtype {arr.dtype} (booleans and strings are not coerced)"
-        )
-    if arr.dtype.kind not in "iuf":
-        try:
-            arr = arr.astype(float)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"{name} must be a numeric array, got dtype {arr.dtype} "
-                f"({type(value).__name__})"
-            ) from None
-    arr = arr.astype(float, copy=False)
-    if ndim is not None and arr.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must contain only finite values (no NaN or inf)")
-    return arr
+__all__ = ["finite_array", "positive_real", "integer", "signed_labels"]
 
 
 def positive_real(name: str, value: object) -> float:

@@ -1,7 +1,9 @@
-"""Input checks shared by the ``rmt`` modules.
+"""Input checks of ``rmt`` (public: :mod:`linear` reuses them, issue 13).
 
 Every public function of ``rmt`` validates its arguments with these helpers, so that a bad
-value fails with a message naming the argument, the value received and what is allowed.
+value fails with a message naming the argument, the value received and what is allowed:
+``TypeError`` for the wrong kind (strings, booleans, complex numbers, objects), ``ValueError``
+for NaN / inf, empty arrays, a wrong number of dimensions or a value out of range.
 """
 
 from __future__ import annotations
@@ -12,6 +14,17 @@ from numbers import Integral, Real
 from typing import Any, cast
 
 import numpy as np
+
+__all__ = [
+    "positive_int",
+    "real",
+    "positive",
+    "nonnegative",
+    "finite_array",
+    "alpha_grid",
+    "choice",
+    "small_sizes",
+]
 
 
 def positive_int(name: str, value: object) -> int:
@@ -127,6 +140,7 @@ def alpha_grid(value: object, name: str = "alpha") -> np.ndarray:
 
 
 def choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``allowed`` (strings), else ``ValueError`` listing them."""
     if value not in allowed:
         raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
     return str(value)
