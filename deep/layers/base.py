@@ -283,7 +283,8 @@ class AdapterLayer(nn.Module):
         return None
 
     def _peft_tensors(self, prefix: str) -> dict[str, torch.Tensor]:
-        raise ValueError(f"adapter kind {self.kind!r} has no PEFT on-disk equivalent")
+        raise ValueError(f"adapter kind {self.kind!r} has no PEFT on-disk equivalent; use "
+                         "deep.save_adapter, or merge the model")
 
     def peft_config_fields(self) -> dict[str, Any]:
         """``r``, ``lora_alpha``, ``use_rslora``, ``use_dora`` of the PEFT export."""

@@ -106,7 +106,3 @@ class Lora2Layer(_SVDLayer):
         """``{"P": ‖PᵀP − I_r‖_F, "Q": ‖QQᵀ − I_r‖_F}`` of the composed planes."""
         p, q = (m.detach().float() for m in self.planes())
         return {"P": float(_orth_error(p, rows=False)), "Q": float(_orth_error(q, rows=True))}
-
-    def _peft_tensors(self, prefix: str) -> dict[str, torch.Tensor]:
-        raise ValueError("adapter kind 'lora2' has no PEFT on-disk equivalent; use "
-                         "deep.save_adapter, or merge the model")

@@ -456,6 +456,46 @@ def test_peft_tensors_or_clear_refusal(row):
     assert set(sd) == names
 
 
+# The refusals of the kinds without a PEFT export, word for word (issue 13: lora2's copy of the
+# base refusal went; alora and adalora keep their own wording).
+PEFT_REFUSALS = {
+    "lora2": "adapter kind 'lora2' has no PEFT on-disk equivalent; use deep.save_adapter, or "
+             "merge the model",
+    "alora": "adapter kind 'alora' (Allocating LoRA) has no PEFT on-disk equivalent; use "
+             "deep.save_adapter, or merge the model",
+    "adalora": "adapter kind 'adalora' is not exported in PEFT layout (PEFT export covers "
+               "lora/dora/olora); use deep.save_adapter, or merge the model",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PEFT_REFUSALS))
+def test_peft_refusal_messages_are_unchanged(kind):
+    layer = REGISTRY[kind](nn.Linear(8, 6), rank=2)
+    with pytest.raises(ValueError) as err:
+        layer.to_peft_state_dict("x")
+    assert str(err.value) == PEFT_REFUSALS[kind]
+
+
+def test_base_refusal_for_a_kind_without_export():
+    class NoExport(AdapterLayer):  # not registered: the base's _peft_tensors applies
+        kind = "no_export"
+        adapter_param_names = ()
+
+        def _create_parameters(self, factory):
+            pass
+
+        def _reset_adapter(self, generator):
+            pass
+
+        def _delta(self, xd, bias, row_scale):
+            return torch.zeros(xd.shape[0], self.out_features)
+
+    layer = NoExport(nn.Linear(4, 3), rank=1)
+    with pytest.raises(ValueError, match="^adapter kind 'no_export' has no PEFT on-disk "
+                                         "equivalent; use deep.save_adapter, or merge the model$"):
+        layer.to_peft_state_dict("x")
+
+
 # ------------------------------------------------------------------ validation and RNG
 @pytest.mark.parametrize("rank", [0, -1, 13, 2.0, True])
 def test_bad_rank_names_the_field(rank):
