@@ -1,4 +1,7 @@
-"""GLUE metrics in NumPy: accuracy, binary F1, Matthews correlation, Pearson and Spearman.
+"""GLUE metrics: accuracy, binary F1, Matthews correlation, Pearson and Spearman.
+
+The input checks are ours; the metrics themselves are scikit-learn's (``f1_score``,
+``matthews_corrcoef``) and SciPy's (``pearsonr``, ``spearmanr``), imported on first use.
 
 Conventions: ``predictions`` and ``labels`` are 1-D of equal length ``n >= 1`` (NumPy arrays,
 lists or CPU/GPU torch tensors). Classification metrics take class ids; :func:`compute_metrics`
@@ -67,13 +70,22 @@ def accuracy(predictions: Any, labels: Any) -> float:
     return float(np.mean(p == y))
 
 
+def _warn_constant() -> float:
+    warnings.warn("pearson/spearman: an input is constant, the correlation is undefined (nan)",
+                  RuntimeWarning, stacklevel=3)
+    return float("nan")
+
+
 def f1_binary(predictions: Any, labels: Any, positive: int = 1) -> float:
-    """F1 of the class ``positive``: ``2 TP / (2 TP + FP + FN)`` (0 when that is 0/0)."""
+    """F1 of the class ``positive``: ``2 TP / (2 TP + FP + FN)`` (0 when that is 0/0).
+
+    ``sklearn.metrics.f1_score`` on the indicators ``labels == positive`` and
+    ``predictions == positive`` (so any number of classes, any dtype), ``zero_division=0``.
+    """
+    from sklearn.metrics import f1_score
+
     p, y = _pair(predictions, labels)
-    pp, yp = p == positive, y == positive
-    tp = np.sum(pp & yp)
-    denom = 2 * tp + np.sum(pp & ~yp) + np.sum(~pp & yp)
-    return float(2 * tp / denom) if denom else 0.0
+    return float(f1_score(y == positive, p == positive, zero_division=0.0))
 
 
 def matthews_corrcoef(predictions: Any, labels: Any) -> float:
@@ -83,49 +95,39 @@ def matthews_corrcoef(predictions: Any, labels: Any) -> float:
     With confusion matrix ``C`` (rows: true, columns: predicted), ``t = C.sum(1)``,
     ``p = C.sum(0)``, ``c = trace(C)``, ``s = n``:
     ``MCC = (c·s − t·p) / sqrt((s² − p·p)(s² − t·t))``; 0 when the denominator is 0.
+    Computed by ``sklearn.metrics.matthews_corrcoef`` on the class indices of the union of
+    the values of both arrays.
     """
+    from sklearn.metrics import matthews_corrcoef as sk_mcc
+
     pred, y = _pair(predictions, labels)
-    classes, inv = np.unique(np.concatenate([y, pred]), return_inverse=True)
-    k, n = classes.size, y.size
-    yi, pi = inv[:n], inv[n:]
-    conf = np.zeros((k, k), dtype=np.float64)
-    np.add.at(conf, (yi, pi), 1.0)
-    t, p = conf.sum(axis=1), conf.sum(axis=0)
-    c, s = np.trace(conf), float(n)
-    denom = np.sqrt((s * s - p @ p) * (s * s - t @ t))
-    return float((c * s - t @ p) / denom) if denom > 0 else 0.0
+    _, inv = np.unique(np.concatenate([y, pred]), return_inverse=True)
+    with warnings.catch_warnings():  # one class is a valid (degenerate) set: 0, no warning
+        warnings.filterwarnings("ignore", "A single label was found", UserWarning)
+        return float(sk_mcc(inv[: y.size], inv[y.size:]))
 
 
 def pearson(predictions: Any, labels: Any) -> float:
-    """Pearson correlation ``cov(p, y) / (std(p) std(y))``; ``nan`` if either is constant."""
+    """Pearson correlation ``cov(p, y) / (std(p) std(y))`` (``scipy.stats.pearsonr``); ``nan``
+    with a ``RuntimeWarning`` if either input is constant."""
+    from scipy.stats import pearsonr
+
     p, y = _pair(predictions, labels)
-    p = p.astype(np.float64) - p.mean(dtype=np.float64)
-    y = y.astype(np.float64) - y.mean(dtype=np.float64)
-    denom = np.sqrt((p @ p) * (y @ y))
-    if not denom > 0:
-        warnings.warn("pearson/spearman: an input is constant, the correlation is undefined (nan)",
-                      RuntimeWarning, stacklevel=2)
-        return float("nan")
-    return float(np.clip((p @ y) / denom, -1.0, 1.0))
-
-
-def _average_ranks(x: np.ndarray) -> np.ndarray:
-    """Ranks 1..n, ties sharing the mean of their ranks."""
-    order = np.argsort(x, kind="stable")
-    xs = x[order]
-    # boundaries of runs of equal values in sorted order
-    starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
-    ends = np.r_[starts[1:], xs.size]
-    mean_rank = (starts + ends + 1) / 2.0  # mean of ranks start+1 .. end
-    ranks = np.empty(x.size, dtype=np.float64)
-    ranks[order] = np.repeat(mean_rank, ends - starts)
-    return ranks
+    if np.all(p == p[0]) or np.all(y == y[0]):
+        return _warn_constant()
+    return float(pearsonr(p.astype(np.float64), y.astype(np.float64)).statistic)
 
 
 def spearman(predictions: Any, labels: Any) -> float:
-    """Spearman rank correlation: Pearson of the average ranks; ``nan`` if either is constant."""
+    """Spearman rank correlation: Pearson of the average ranks (ties share the mean of their
+    ranks; ``scipy.stats.spearmanr``); ``nan`` with a ``RuntimeWarning`` if either input is
+    constant."""
+    from scipy.stats import spearmanr
+
     p, y = _pair(predictions, labels)
-    return pearson(_average_ranks(p), _average_ranks(y))
+    if np.all(p == p[0]) or np.all(y == y[0]):
+        return _warn_constant()
+    return float(spearmanr(p.astype(np.float64), y.astype(np.float64)).statistic)
 
 
 #: Metric name -> function ``(predictions, labels) -> float``.

@@ -134,3 +134,76 @@ def test_stsb_outputs_shape_n_by_1_are_squeezed():
 def test_bad_inputs_raise_clear_errors(task, preds, labels, match):
     with pytest.raises(ValueError, match=match):
         compute_metrics(task, np.asarray(preds), np.asarray(labels))
+
+
+# ------------------------------------------------------------------ delegation (issue 13 item D)
+# deep.metrics now calls scikit-learn / SciPy; the references below are the hand formulas of the
+# previous NumPy implementation, written out here (not imported), on random inputs with ties.
+EPS = np.finfo(np.float64).eps  # 2.2e-16
+
+
+def hand_f1(p, y, positive=1):
+    pp, yp = p == positive, y == positive
+    tp = np.sum(pp & yp)
+    denom = 2 * tp + np.sum(pp & ~yp) + np.sum(~pp & yp)
+    return float(2 * tp / denom) if denom else 0.0
+
+
+def hand_mcc(p, y):
+    classes, inv = np.unique(np.concatenate([y, p]), return_inverse=True)
+    k, n = classes.size, y.size
+    conf = np.zeros((k, k))
+    np.add.at(conf, (inv[:n], inv[n:]), 1.0)
+    t, q = conf.sum(axis=1), conf.sum(axis=0)
+    c, s = np.trace(conf), float(n)
+    denom = np.sqrt((s * s - q @ q) * (s * s - t @ t))
+    return float((c * s - t @ q) / denom) if denom > 0 else 0.0
+
+
+def hand_pearson(p, y):
+    p, y = p - p.mean(), y - y.mean()
+    return float(np.clip((p @ y) / np.sqrt((p @ p) * (y @ y)), -1.0, 1.0))
+
+
+def hand_ranks(x):
+    """Average ranks 1..n by brute force: rank_i = #(x < x_i) + (#(x == x_i) + 1) / 2."""
+    less = (x[None, :] < x[:, None]).sum(axis=1)
+    equal = (x[None, :] == x[:, None]).sum(axis=1)
+    return less + (equal + 1) / 2.0
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_delegated_metrics_equal_the_hand_formulas(seed):
+    rng = np.random.default_rng(seed)
+    n, k = int(rng.integers(2, 300)), int(rng.integers(2, 5))
+    y = rng.integers(0, k, n)
+    p = np.where(rng.random(n) < 0.6, y, rng.integers(0, k, n))
+    assert f1_binary(p, y) == hand_f1(p, y)
+    assert f1_binary(p, y, positive=0) == hand_f1(p, y, positive=0)
+    assert matthews_corrcoef(p, y) == hand_mcc(p, y)
+    ys = rng.normal(size=n) * rng.uniform(0.1, 100)
+    ps = ys + rng.normal(size=n) * rng.uniform(0.1, 3)
+    if seed % 2:  # heavy ties, as STS-B scores
+        ys, ps = np.round(ys * 2) / 2, np.round(ps)
+    assert abs(pearson(ps, ys) - hand_pearson(ps, ys)) <= 4 * EPS
+    assert abs(spearman(ps, ys) - hand_pearson(hand_ranks(ps), hand_ranks(ys))) <= 4 * EPS
+
+
+def test_delegated_metrics_keep_the_documented_edge_cases():
+    y = np.array([0, 1, 1, 0, 1])
+    for const in (np.zeros(5, int), np.ones(5, int)):
+        assert matthews_corrcoef(const, y) == 0.0  # a constant marginal: 0
+    assert matthews_corrcoef(np.zeros(5, int), np.zeros(5, int)) == 0.0  # one class, no warning
+    assert f1_binary(np.zeros(5, int), y) == 0.0  # no positive prediction
+    assert f1_binary(np.zeros(5, int), np.zeros(5, int)) == 0.0  # 0/0 -> 0
+    assert f1_binary([2, 2, 1], [2, 1, 1]) == hand_f1(np.array([2, 2, 1]), np.array([2, 1, 1]))
+    # constant inputs: nan announced by a RuntimeWarning (0.1 is not exactly representable: the
+    # centred values of the old NumPy code were tiny but nonzero and gave 0.0, silently)
+    for const in (np.full(7, 2.0), np.full(7, 0.1), np.full(7, 7.7)):
+        for fn in (pearson, spearman):
+            for args in ((const, np.arange(7.0)), (np.arange(7.0), const)):
+                with pytest.warns(RuntimeWarning, match="constant"):
+                    assert math.isnan(fn(*args))
+    assert pearson([1, 2, 3], [2, 4, 7]) == pytest.approx(hand_pearson(
+        np.array([1.0, 2, 3]), np.array([2.0, 4, 7])), abs=4 * EPS)  # integers accepted
+    assert spearman([True, False, True], [1, 0, 1]) == pytest.approx(1.0, abs=4 * EPS)  # bools
