@@ -232,3 +232,22 @@ def test_all_linear_targets_wrap_each_quantized_layer_once(which):
     assert all(isinstance(layer.base_layer, quant.QuantLinear) for _, layer in layers)
     batch = tiny_batch("llama")
     assert torch.equal(logits(model, batch), logits(_quantized(which), batch))
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("which", QUANTIZERS)
+def test_plain_deep_inject_hands_quantized_targets_to_deep_quant(which, method):
+    from deep import inject
+
+    batch = tiny_batch("llama")
+    a, b = _quantized(which), _quantized(which)
+    inject(a, AdapterConfig(method=method, rank=2, seed=3))
+    quant.inject(b, AdapterConfig(method=method, rank=2, seed=3))
+    assert [n for n, _ in adapter_layers(a)] == [n for n, _ in adapter_layers(b)]
+    assert all(isinstance(layer.base_layer, quant.QuantLinear) for _, layer in adapter_layers(a))
+    ta = {n: p for n, p in a.named_parameters() if p.requires_grad}
+    tb = {n: p for n, p in b.named_parameters() if p.requires_grad}
+    assert ta.keys() == tb.keys() and all(torch.equal(ta[n], tb[n]) for n in ta)
+    assert torch.equal(logits(a, batch), logits(b, batch))
+    with pytest.raises(quant.QuantizedBaseError):
+        deep_merge(a)
