@@ -98,6 +98,7 @@ def test_rotation_invariance_and_input_forms():
            base_b, rtol=1e-9)
 
 
+@pytest.mark.slow  # the default Monte-Carlo check of rmt.anisotropic: test_against_monte_carlo_small
 def test_fixed_point_against_simulated_trace():
     """delta is the deterministic equivalent of tr(Sigma Q) / n (Monte-Carlo, 40 draws)."""
     p, n, gamma = 200, 100, 0.5
@@ -217,6 +218,7 @@ def test_against_monte_carlo_small():
     assert abs(alphas[np.argmax(emp)] - a_star) <= 0.10 * a_star
 
 
+@pytest.mark.slow  # the default Monte-Carlo check of rmt.anisotropic: test_against_monte_carlo_small
 def test_source_moments_against_monte_carlo():
     """E[w~] and E[w~ᵀ K w~] of the ridge source (first- and second-order equivalents) against
     300 simulated sources, for K = I and a K that does not commute with Sigma_s."""

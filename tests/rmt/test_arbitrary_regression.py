@@ -1,4 +1,8 @@
-"""Arbitrary source vector and regression variant against Monte-Carlo; plug-in estimators."""
+"""Arbitrary source vector and regression variant against Monte-Carlo; plug-in estimators.
+
+Default suite: one Monte-Carlo check per theory (arbitrary: the accuracy curve; regression: the
+risk); the unbiasedness of the plug-in statistics (4000 draws) is ``slow``.
+"""
 
 import numpy as np
 import pytest
@@ -30,6 +34,7 @@ def test_arbitrary_source_against_simulation():
     assert abs(alphas[np.argmax(emp)] - a_star) <= 0.1 * a_star
 
 
+@pytest.mark.slow  # a second Monte-Carlo check of rmt.arbitrary (0.5-0.9 s)
 def test_plugin_statistics_are_unbiased():
     rng = np.random.default_rng(1)
     p, n, reps = 30, 8, 4000

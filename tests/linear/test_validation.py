@@ -1,6 +1,7 @@
-"""Bad inputs to every public entry point of ``linear`` raise a clear exception (ValueError or
-TypeError naming the argument); none returns NaN or silently casts (complex -> float dropped the
-imaginary part of ``source_coef`` / ``mu`` before the fix).
+"""Argument checks of ``linear`` (linear.validation and every entry point; formerly
+tests/linear/test_bad_inputs.py, issue 13). Bad inputs to every public entry point raise a clear
+exception (ValueError or TypeError naming the argument); none returns NaN or silently casts
+(complex -> float dropped the imaginary part of ``source_coef`` / ``mu`` before the fix).
 
 Entry points: AlphaRidge / AlphaRidgeCV (fit, predict, alpha_path), amazon.load / split /
 standardize, gmm.sample / Transfer, simulate.Setting / simulate / bootstrap_argmax.
@@ -8,10 +9,12 @@ standardize, gmm.sample / Transfer, simulate.Setting / simulate / bootstrap_argm
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
-from linear import AlphaRidge, AlphaRidgeCV, amazon, gmm, simulate
+from linear import AlphaRidge, AlphaRidgeCV, amazon, gmm, selection, simulate, solve
 
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal((10, 4))
@@ -292,10 +295,6 @@ def test_bootstrap_argmax_bad_arguments():
 # ---------------------------------------------------------------------------------------------
 # issue 14 item 5: no silent wrong answers in linear.selection / linear.solve / AlphaRidge
 # ---------------------------------------------------------------------------------------------
-import warnings  # noqa: E402
-
-from linear import selection, solve  # noqa: E402
-
 XS = RNG.standard_normal((20, 5))
 YS = np.where(RNG.random(20) < 0.5, -1.0, 1.0)
 YS[:2] = [-1.0, 1.0]
