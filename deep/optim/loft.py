@@ -5,8 +5,9 @@ LoFT (arXiv 2505.21289, ICLR 2026) trains a pair of LoRA factors ``A (r × in)``
 
     W = W0 + B @ A                         (W0: out × in, frozen; scaling s = 1)
 
-so that ``W`` moves as close to AdamW on the full ``W`` as rank ``r`` allows; at full rank
-(``r = in = out``, invertible factors, ``ρ = 0``) the trajectory of ``W`` *is* AdamW's. There is
+so that ``W`` moves as close to AdamW on the full ``W`` as rank ``r`` allows; on a square layer
+at full rank (``r = in = out``, invertible factors, ``ρ = 0``) the trajectory of ``W`` *is*
+AdamW's (the exact condition is in "When LoFT is AdamW" below). There is
 no ``lora_alpha`` to tune: LoFT assumes ``s = 1``, i.e. PEFT ``lora_alpha = r`` (rsLoRA:
 ``lora_alpha = √r``); :func:`named_loft_pairs` refuses layers with another scaling.
 
@@ -60,6 +61,24 @@ to the official code). ``G = ∂L/∂W`` (out × in) is never formed: autograd g
 Why exact at full rank: ``B ĝ_A = ĝ_B A = G``, ``B_new R_A m_A = B_old m_A`` (momentum is
 preserved in W-space), ``R_Aᵀ B_new[i, :]ᵀ = B_old[i, :]ᵀ`` (second moments are preserved) and
 the projected update moves ``W`` by ``−η U − η λ (W − W0)``, AdamW's step on ``W − W0``.
+
+When LoFT is AdamW (the exact condition). In exact arithmetic the step of ``W`` equals
+AdamW's step on ``W − W0`` iff both projections above are the identity at that step: on a
+B-step ``ĝ_B A = G Π_row(A)`` needs ``row(A_t) = R^in`` (``rank A_t = in``), on an A-step
+``B ĝ_A = Π_col(B) G`` needs ``col(B_t) = R^out`` (``rank B_t = out``), and the moments carried
+over from earlier steps keep their W-space meaning only through invertible re-projections.
+Since ``r <= min(in, out)``, the trajectory of ``W`` is AdamW's **iff** ``r = in = out`` (a
+square layer at full rank), ``A_t`` and ``B_t`` are nonsingular at every step ``t`` (in
+particular ``B_0 ≠ 0``: LoRA's ``B = 0`` init fails it) and ``ρ_A = ρ_B = 0``. A non-square
+layer at ``r = min(in, out)`` fails it by construction: one factor is square, the other is
+wide (``in > out``: every B-step moves ``W`` only inside ``row(A)``) or tall (``out > in``:
+every A-step moves ``W`` only inside ``col(B)``), so ``W`` leaves AdamW's path (relative gaps of
+4–15 % after 50 steps in tests/deep/test_loft.py). In floating point the match degrades with
+the conditioning of the factors along the trajectory, not only at the start (the Gram matrices
+square it): in float64, max cond(A_t, B_t) ≈ 10³ keeps it at ~1e-11, 10⁴ at 1e-8–2e-6, 10⁵ gives
+1e-5–1e-3; a factor that becomes numerically singular on the way (cond ≈ 10⁸) makes ``W``
+depart entirely. In float32 the match is ~1e-4 (4e-5 to 5e-4 measured on 6 × 6 layers with
+cond <= 50; the float32 test allows 1e-3).
 
 Differences from the official implementation (github tnurbek/loft), all deliberate: the
 second-moment calibration is ``R P Rᵀ`` on the A side and ``Rᵀ P R`` on the B side (the official
@@ -319,8 +338,9 @@ class LoFT(torch.optim.Optimizer):
         decay ``p ← (1 − lr·λ) p`` — on a pair this decays ``B A`` towards 0 (``W`` → ``W0``).
     rho_A, rho_B : float
         Ridges of the Gram inverses ``(BᵀB + ρ_A I)⁺`` and ``(AAᵀ + ρ_B I)⁺``; the official
-        defaults 1e-6 / 1e-8 damp the first steps after ``B = 0``; 0 gives exact AdamW at full
-        rank.
+        defaults 1e-6 / 1e-8 damp the first steps after ``B = 0``; 0 gives exact AdamW on a
+        square layer at full rank with nonsingular factors (module docstring, "When LoFT is
+        AdamW").
     max_grad_norm : float or None
         Clip the projected full gradients (module docstring, item 3); ``self.grad_norm`` holds
         the pre-clip norm after each step. ``None`` disables clipping.

@@ -95,6 +95,107 @@ def test_full_rank_equals_adamw_float32():
 
 
 # ----------------------------------------------------------------------------------------------
+# F1 / F2, the exact condition (module docstring, "When LoFT is AdamW"): square layer at full rank
+# (r = in = out) with factors nonsingular along the whole trajectory and rho = 0. Both sides.
+# ----------------------------------------------------------------------------------------------
+
+def with_condition(M, log10_kappa):
+    """M with its singular values replaced by a geometric ramp from s_max to s_max / 10^k
+    (condition number 10^k), same singular vectors (torch.linalg.svd, not the library)."""
+    U, S, Vh = torch.linalg.svd(M, full_matrices=False)
+    ramp = torch.logspace(0, -log10_kappa, S.numel(), dtype=M.dtype) * S[0]
+    return U @ torch.diag(ramp) @ Vh
+
+
+def adamw_gap(n_out, n_in, r, seed, log10_kappa_A=None, b_scale=1.0, steps=50):
+    """Largest ‖B A − D‖ / ‖W0 + D‖ over ``steps`` steps of LoFT (rho = 0) against torch AdamW on
+    the delta D, and the largest condition number of A_t, B_t met on the way."""
+    W0, A0, B0, X, Y = problem(n_out, n_in, r, seed, b_scale=b_scale)
+    if log10_kappa_A is not None:
+        A0 = with_condition(A0, log10_kappa_A)
+    A, B = nn.Parameter(A0.clone()), nn.Parameter(B0.clone())
+    D = nn.Parameter(B0 @ A0)
+    opt = LoFT(pairs=[(A, B)], lr=1e-2, rho_A=0.0, rho_B=0.0)
+    ref = torch.optim.AdamW([D], lr=1e-2, weight_decay=0.0)
+    worst, kappa = 0.0, 0.0
+    for _ in range(steps):
+        opt.zero_grad()
+        tanh_loss(W0 + B @ A, X, Y).backward()
+        opt.step()
+        ref.zero_grad()
+        tanh_loss(W0 + D, X, Y).backward()
+        ref.step()
+        worst = max(worst, ((B @ A - D).norm() / (W0 + D).norm()).item())
+        kappa = max(kappa, torch.linalg.cond(A.detach()).item(), torch.linalg.cond(B.detach()).item())
+    assert (D - B0 @ A0).abs().max() > 0.1, "the reference barely moved: vacuous comparison"
+    return worst, kappa
+
+
+@pytest.mark.parametrize("log10_kappa_A", [None, 3])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_square_full_rank_with_nonsingular_factors_equals_adamw(seed, log10_kappa_A):
+    worst, kappa = adamw_gap(6, 6, 6, seed, log10_kappa_A)
+    assert kappa < 1e4, f"the factors stayed well conditioned (max cond {kappa:.3g})"
+    assert worst < 1e-6, f"max relative deviation from AdamW {worst:.3g}"
+
+
+@pytest.mark.parametrize("shape", [(6, 8, 6), (8, 6, 6), (4, 10, 4)], ids=str)
+def test_non_square_layer_at_rank_min_is_not_adamw(shape):
+    n_out, n_in, r = shape
+    worst, _ = adamw_gap(n_out, n_in, r, seed=0)
+    assert worst > 1e-2, f"{shape}: LoFT should be off AdamW at r = min(in, out) ({worst:.3g})"
+
+
+@pytest.mark.parametrize("shape", [(6, 8, 6), (8, 6, 6)], ids=str)
+def test_non_square_mechanism_one_side_is_a_proper_projection(shape):
+    """r = min(in, out) < max(in, out): one factor is square (its steps are exact), the other is
+    wide (A: row(A) ⊊ R^in) or tall (B: col(B) ⊊ R^out), and the step that updates the square
+    factor is confined to that subspace while AdamW's step from the same point is not."""
+    n_out, n_in, r = shape
+    W0, A0, B0, X, Y = problem(n_out, n_in, r, seed=0)
+    A, B = nn.Parameter(A0.clone()), nn.Parameter(B0.clone())
+    D = nn.Parameter(B0 @ A0)
+    opt = LoFT(pairs=[(A, B)], lr=1e-2, rho_A=0.0, rho_B=0.0)
+    ref = torch.optim.AdamW([D], lr=1e-2, weight_decay=0.0)
+    steps = []
+    for _ in range(2):  # t = 1 is a B-step, t = 2 an A-step
+        A_t, B_t, D_t = A.detach().clone(), B.detach().clone(), D.detach().clone()
+        opt.zero_grad()
+        tanh_loss(W0 + B @ A, X, Y).backward()
+        opt.step()
+        ref.zero_grad()
+        tanh_loss(W0 + D, X, Y).backward()
+        ref.step()
+        steps.append((A_t, B_t, (B @ A - B_t @ A_t).detach(), (D - D_t).detach()))
+    if n_in > n_out:   # B-step (t = 1): rows of ΔW stay in row(A), AdamW's leave it
+        A_t, _, dW, dD = steps[0]
+        off = lambda M: M @ (torch.eye(n_in, dtype=DT) - col_projector(A_t.T))  # noqa: E731
+    else:              # A-step (t = 2): columns of ΔW stay in col(B), AdamW's leave it
+        _, B_t, dW, dD = steps[1]
+        off = lambda M: (torch.eye(n_out, dtype=DT) - col_projector(B_t)) @ M  # noqa: E731
+        _, _, dW1, dD1 = steps[0]  # the B-step with a square, invertible A was exact
+        assert (dW1 - dD1).norm() < 1e-10 * dD1.norm()
+    assert off(dW).norm() < 1e-10 * dW.norm()
+    assert off(dD).norm() > 0.1 * dD.norm()
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_singular_factor_at_start_is_not_adamw(seed):
+    # LoRA's init B = 0: the A side cannot record the first gradient, W leaves AdamW's path
+    worst, _ = adamw_gap(6, 6, 6, seed, b_scale=0.0)
+    assert worst > 1e-3, f"B0 = 0 should break the equivalence ({worst:.3g})"
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_ill_conditioned_factors_drift_from_adamw(seed):
+    # same problems as the equivalence test above, only cond(A0) = 1e5: rounding in the Gram
+    # (pseudo-)inverses grows with the conditioning, the 1e-6 match is lost
+    worst, kappa = adamw_gap(6, 6, 6, seed, log10_kappa_A=5)
+    assert kappa >= 1e5
+    assert worst > 1e-6, f"cond {kappa:.3g}: expected a measurable drift, got {worst:.3g}"
+
+
+# ----------------------------------------------------------------------------------------------
 # F3: clipping on projected full gradients equals AdamW + clip_grad_norm_
 # ----------------------------------------------------------------------------------------------
 
