@@ -84,7 +84,8 @@ def head_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(n, m) for n, m in model.named_children() if n in HEAD_NAMES]
 
 
-def _excluded_modules(model: nn.Module) -> set[int]:
+def excluded_modules(model: nn.Module) -> set[int]:
+    """ids of the modules never adapted nor quantized: the task head(s) and ``lm_head``."""
     ids = {id(m) for _, h in head_modules(model) for m in h.modules()}
     get_out = getattr(model, "get_output_embeddings", None)
     out = get_out() if callable(get_out) else None
@@ -96,7 +97,7 @@ def _excluded_modules(model: nn.Module) -> set[int]:
 def linear_module_names(model: nn.Module) -> list[str]:
     """Names of the ``nn.Linear`` modules that may be adapted (task head and ``lm_head``
     excluded), in module order."""
-    excluded = _excluded_modules(model)
+    excluded = excluded_modules(model)
     return [n for n, m in model.named_modules()
             if isinstance(m, nn.Linear) and id(m) not in excluded]
 

@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ALL_LINEAR, AdapterConfig
-from .inject import head_modules, resolve_targets
+from .inject import excluded_modules, resolve_targets
 from .inject import inject as _inject
 from .layers import resolve_method
 
@@ -100,18 +100,9 @@ def is_quantized_linear(module: nn.Module) -> bool:
     return type(w) not in (torch.Tensor, nn.Parameter) or not w.dtype.is_floating_point
 
 
-def _excluded(model: nn.Module) -> set[int]:
-    ids = {id(m) for _, h in head_modules(model) for m in h.modules()}
-    get_out = getattr(model, "get_output_embeddings", None)
-    out = get_out() if callable(get_out) else None
-    if isinstance(out, nn.Module):
-        ids.add(id(out))
-    return ids
-
-
 def quantizable_linear_names(model: nn.Module) -> list[str]:
     """Every plain (not yet quantized) ``nn.Linear`` except the task head and ``lm_head``."""
-    excluded = _excluded(model)
+    excluded = excluded_modules(model)
     return [n for n, m in model.named_modules()
             if isinstance(m, nn.Linear) and id(m) not in excluded and not is_quantized_linear(m)]
 
