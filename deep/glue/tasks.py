@@ -88,75 +88,56 @@ _MNLI_HUB = {
     "dev_mismatched": "validation_mismatched",
 }
 
+_TRAIN_DEV = {"train": "train.tsv", "dev": "dev.tsv"}
+_TRAIN_DEV_HUB = {"train": "train", "dev": "validation"}
+
+
+def _task(name: str, dir_name: str, text_columns: tuple[str, ...], label_column: str,
+          label_map: Mapping[str, int] | None, label_names: tuple[str, ...],
+          metrics: tuple[str, ...], *, hub_text_columns: tuple[str, ...] | None = None,
+          files: Mapping[str, str] = _TRAIN_DEV, hub_config: str | None = None,
+          hub_splits: Mapping[str, str] = _TRAIN_DEV_HUB,
+          columns: tuple[str, ...] | None = None) -> TaskSpec:
+    """A :class:`TaskSpec` with GLUE's usual layout: ``train.tsv`` / ``dev.tsv``, the hub's
+    ``train`` / ``validation``, hub config = ``name`` and the same text columns there."""
+    return TaskSpec(
+        name=name, dir_name=dir_name, files=dict(files), text_columns=text_columns,
+        label_column=label_column, label_map=label_map, label_names=label_names,
+        metrics=metrics, hub_config=hub_config or name, hub_splits=dict(hub_splits),
+        hub_text_columns=hub_text_columns or text_columns, columns=columns,
+    )
+
+
+_MNLI_ARGS = (("sentence1", "sentence2"), "gold_label", _MNLI,
+              ("entailment", "neutral", "contradiction"), ("accuracy",))
+
 #: The GLUE tasks. ``"dev"`` is the evaluation split (GLUE test labels are hidden); MNLI's
 #: ``"dev"`` is ``dev_matched`` for ``mnli`` and ``dev_mismatched`` for ``mnli_mm`` (the
 #: official alpha-LoRA code evaluates on mismatched). Names are matched case-insensitively with
 #: ``-`` and ``_`` ignored (``"SST-2"``, ``"sts_b"`` and ``"mnli-mm"`` work).
 TASKS: dict[str, TaskSpec] = {
-    "rte": TaskSpec(
-        name="rte", dir_name="RTE", files={"train": "train.tsv", "dev": "dev.tsv"},
-        text_columns=("sentence1", "sentence2"), label_column="label", label_map=_ENTAIL,
-        label_names=("entailment", "not_entailment"), metrics=("accuracy",),
-        hub_config="rte", hub_splits={"train": "train", "dev": "validation"},
-        hub_text_columns=("sentence1", "sentence2"),
-    ),
-    "mrpc": TaskSpec(
-        name="mrpc", dir_name="MRPC", files={"train": "train.tsv", "dev": "dev.tsv"},
-        text_columns=("#1 String", "#2 String"), label_column="Quality", label_map=_BINARY,
-        label_names=("not_equivalent", "equivalent"), metrics=("accuracy", "f1"),
-        hub_config="mrpc", hub_splits={"train": "train", "dev": "validation"},
-        hub_text_columns=("sentence1", "sentence2"),
-    ),
-    "sst2": TaskSpec(
-        name="sst2", dir_name="SST-2", files={"train": "train.tsv", "dev": "dev.tsv"},
-        text_columns=("sentence",), label_column="label", label_map=_BINARY,
-        label_names=("negative", "positive"), metrics=("accuracy",),
-        hub_config="sst2", hub_splits={"train": "train", "dev": "validation"},
-        hub_text_columns=("sentence",),
-    ),
-    "cola": TaskSpec(
-        name="cola", dir_name="CoLA", files={"train": "train.tsv", "dev": "dev.tsv"},
-        text_columns=("sentence",), label_column="label", label_map=_BINARY,
-        label_names=("unacceptable", "acceptable"), metrics=("matthews", "accuracy"),
-        hub_config="cola", hub_splits={"train": "train", "dev": "validation"},
-        hub_text_columns=("sentence",),
-        columns=("source", "label", "original_label", "sentence"),
-    ),
-    "stsb": TaskSpec(
-        name="stsb", dir_name="STS-B", files={"train": "train.tsv", "dev": "dev.tsv"},
-        text_columns=("sentence1", "sentence2"), label_column="score", label_map=None,
-        label_names=(), metrics=("pearson", "spearman"),
-        hub_config="stsb", hub_splits={"train": "train", "dev": "validation"},
-        hub_text_columns=("sentence1", "sentence2"),
-    ),
-    "qnli": TaskSpec(
-        name="qnli", dir_name="QNLI", files={"train": "train.tsv", "dev": "dev.tsv"},
-        text_columns=("question", "sentence"), label_column="label", label_map=_ENTAIL,
-        label_names=("entailment", "not_entailment"), metrics=("accuracy",),
-        hub_config="qnli", hub_splits={"train": "train", "dev": "validation"},
-        hub_text_columns=("question", "sentence"),
-    ),
-    "mnli": TaskSpec(
-        name="mnli", dir_name="MNLI", files={**_MNLI_FILES, "dev": "dev_matched.tsv"},
-        text_columns=("sentence1", "sentence2"), label_column="gold_label", label_map=_MNLI,
-        label_names=("entailment", "neutral", "contradiction"), metrics=("accuracy",),
-        hub_config="mnli", hub_splits={**_MNLI_HUB, "dev": "validation_matched"},
-        hub_text_columns=("premise", "hypothesis"),
-    ),
-    "mnli_mm": TaskSpec(
-        name="mnli_mm", dir_name="MNLI", files={**_MNLI_FILES, "dev": "dev_mismatched.tsv"},
-        text_columns=("sentence1", "sentence2"), label_column="gold_label", label_map=_MNLI,
-        label_names=("entailment", "neutral", "contradiction"), metrics=("accuracy",),
-        hub_config="mnli", hub_splits={**_MNLI_HUB, "dev": "validation_mismatched"},
-        hub_text_columns=("premise", "hypothesis"),
-    ),
-    "qqp": TaskSpec(
-        name="qqp", dir_name="QQP", files={"train": "train.tsv", "dev": "dev.tsv"},
-        text_columns=("question1", "question2"), label_column="is_duplicate", label_map=_BINARY,
-        label_names=("not_duplicate", "duplicate"), metrics=("accuracy", "f1"),
-        hub_config="qqp", hub_splits={"train": "train", "dev": "validation"},
-        hub_text_columns=("question1", "question2"),
-    ),
+    "rte": _task("rte", "RTE", ("sentence1", "sentence2"), "label", _ENTAIL,
+                 ("entailment", "not_entailment"), ("accuracy",)),
+    "mrpc": _task("mrpc", "MRPC", ("#1 String", "#2 String"), "Quality", _BINARY,
+                  ("not_equivalent", "equivalent"), ("accuracy", "f1"),
+                  hub_text_columns=("sentence1", "sentence2")),
+    "sst2": _task("sst2", "SST-2", ("sentence",), "label", _BINARY,
+                  ("negative", "positive"), ("accuracy",)),
+    "cola": _task("cola", "CoLA", ("sentence",), "label", _BINARY,
+                  ("unacceptable", "acceptable"), ("matthews", "accuracy"),
+                  columns=("source", "label", "original_label", "sentence")),
+    "stsb": _task("stsb", "STS-B", ("sentence1", "sentence2"), "score", None, (),
+                  ("pearson", "spearman")),
+    "qnli": _task("qnli", "QNLI", ("question", "sentence"), "label", _ENTAIL,
+                  ("entailment", "not_entailment"), ("accuracy",)),
+    "mnli": _task("mnli", "MNLI", *_MNLI_ARGS, hub_text_columns=("premise", "hypothesis"),
+                  files={**_MNLI_FILES, "dev": "dev_matched.tsv"},
+                  hub_splits={**_MNLI_HUB, "dev": "validation_matched"}),
+    "mnli_mm": _task("mnli_mm", "MNLI", *_MNLI_ARGS, hub_text_columns=("premise", "hypothesis"),
+                     files={**_MNLI_FILES, "dev": "dev_mismatched.tsv"}, hub_config="mnli",
+                     hub_splits={**_MNLI_HUB, "dev": "validation_mismatched"}),
+    "qqp": _task("qqp", "QQP", ("question1", "question2"), "is_duplicate", _BINARY,
+                 ("not_duplicate", "duplicate"), ("accuracy", "f1")),
 }
 
 _SPLIT_ALIASES = {"validation": "dev", "val": "dev"}
