@@ -36,7 +36,8 @@ from torch.optim.optimizer import register_optimizer_step_post_hook, register_op
 
 from .base import AdapterLayer, register
 
-__all__ = ["AllocatingLayer", "AdaLoraLayer", "ALLOCATION_GUARD", "ALLOCATOR_FIX"]
+__all__ = ["AllocatingLayer", "AdaLoraLayer", "SVDLayer", "ALLOCATION_GUARD", "ALLOCATOR_FIX",
+           "draw_factor", "orth_error"]
 
 #: Default number of optimiser steps a rank-allocating layer may take since the last allocator
 #: step; the next optimiser step over its parameters raises. The allocator runs after every
@@ -146,7 +147,7 @@ def _check_no_rslora(layer: AdapterLayer) -> None:
         )
 
 
-def _draw(shape: tuple[int, ...], init: str, kind: str,
+def draw_factor(shape: tuple[int, ...], init: str, kind: str,
           generator: torch.Generator | None) -> torch.Tensor:
     """A factor drawn on the CPU in float32: N(0, 0.02²) (``gaussian``, PEFT's AdaLoRA and the
     official LoRA² code) or Kaiming-uniform with ``a = √5`` (``kaiming``)."""
@@ -160,14 +161,14 @@ def _draw(shape: tuple[int, ...], init: str, kind: str,
     return t
 
 
-def _orth_error(m: torch.Tensor, rows: bool) -> torch.Tensor:
+def orth_error(m: torch.Tensor, rows: bool) -> torch.Tensor:
     """``‖M Mᵀ − I‖_F`` (``rows``: orthonormal rows) or ``‖MᵀM − I‖_F`` (orthonormal columns)."""
     cov = m @ m.t() if rows else m.t() @ m
     eye = torch.eye(cov.shape[0], dtype=cov.dtype, device=cov.device)
     return torch.linalg.matrix_norm(cov - eye)
 
 
-class _SVDLayer(AllocatingLayer):
+class SVDLayer(AllocatingLayer):
     """Shared by AdaLoRA and LoRA²: singular values ``lora_E`` masked by ``rank_mask``."""
 
     rank_buffer = "rank_mask"
@@ -218,7 +219,7 @@ class _SVDLayer(AllocatingLayer):
 
 
 @register("adalora")
-class AdaLoraLayer(_SVDLayer):
+class AdaLoraLayer(SVDLayer):
     """AdaLoRA / alpha-AdaLoRA: ``lora_A`` (Q, ``r×in``), ``lora_E`` (λ, ``r``), ``lora_B``
     (P, ``out×r``); buffer ``rank_mask`` (``r``). Trainable count per layer:
     ``r·(in + out) + r`` (+ ``out`` with alpha)."""
@@ -235,8 +236,8 @@ class AdaLoraLayer(_SVDLayer):
 
     def _reset_adapter(self, generator: torch.Generator | None) -> None:
         super()._reset_adapter(generator)
-        self.lora_A.copy_(_draw((self.r, self.in_features), self.init, self.kind, generator))
-        self.lora_B.copy_(_draw((self.out_features, self.r), self.init, self.kind, generator))
+        self.lora_A.copy_(draw_factor((self.r, self.in_features), self.init, self.kind, generator))
+        self.lora_B.copy_(draw_factor((self.out_features, self.r), self.init, self.kind, generator))
 
     def _delta(self, xd: torch.Tensor, bias: torch.Tensor | None,
                row_scale: torch.Tensor | None) -> torch.Tensor:
@@ -254,7 +255,7 @@ class AdaLoraLayer(_SVDLayer):
 
     def orth_terms(self) -> list[torch.Tensor]:
         """``[‖QQᵀ − I‖_F, ‖PᵀP − I‖_F]`` (differentiable)."""
-        return [_orth_error(self.lora_A, rows=True), _orth_error(self.lora_B, rows=False)]
+        return [orth_error(self.lora_A, rows=True), orth_error(self.lora_B, rows=False)]
 
     def _peft_tensors(self, prefix: str) -> dict[str, torch.Tensor]:
         raise ValueError(

@@ -34,14 +34,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .adalora import _draw, _orth_error, _SVDLayer
+from .adalora import SVDLayer, draw_factor, orth_error
 from .base import register
 
 __all__ = ["Lora2Layer"]
 
 
 @register("lora2")
-class Lora2Layer(_SVDLayer):
+class Lora2Layer(SVDLayer):
     """LoRA² / alpha-LoRA². Trainable count per layer: ``k(in + r) + k(r + out) + r``
     (+ ``out`` with alpha); buffer ``rank_mask`` (``r``)."""
 
@@ -72,7 +72,7 @@ class Lora2Layer(_SVDLayer):
         super()._reset_adapter(generator)
         for name in ("lora_A1", "lora_B1", "lora_A2", "lora_B2"):
             p = getattr(self, name)
-            p.copy_(_draw(tuple(p.shape), self.init, self.kind, generator))
+            p.copy_(draw_factor(tuple(p.shape), self.init, self.kind, generator))
 
     def _delta(self, xd: torch.Tensor, bias: torch.Tensor | None,
                row_scale: torch.Tensor | None) -> torch.Tensor:
@@ -94,15 +94,15 @@ class Lora2Layer(_SVDLayer):
 
     def orth_terms(self, composed: bool = False) -> list[torch.Tensor]:
         """The four self-terms on the small factors (+ the composed-plane terms)."""
-        terms = [_orth_error(self.lora_A1, rows=True), _orth_error(self.lora_B1, rows=False),
-                 _orth_error(self.lora_A2, rows=True), _orth_error(self.lora_B2, rows=False)]
+        terms = [orth_error(self.lora_A1, rows=True), orth_error(self.lora_B1, rows=False),
+                 orth_error(self.lora_A2, rows=True), orth_error(self.lora_B2, rows=False)]
         if composed:
             p, q = self.planes()
-            terms += [_orth_error(q, rows=True), _orth_error(p, rows=False)]
+            terms += [orth_error(q, rows=True), orth_error(p, rows=False)]
         return terms
 
     @torch.no_grad()
     def plane_orthogonality(self) -> dict[str, float]:
         """``{"P": ‖PᵀP − I_r‖_F, "Q": ‖QQᵀ − I_r‖_F}`` of the composed planes."""
         p, q = (m.detach().float() for m in self.planes())
-        return {"P": float(_orth_error(p, rows=False)), "Q": float(_orth_error(q, rows=True))}
+        return {"P": float(orth_error(p, rows=False)), "Q": float(orth_error(q, rows=True))}
