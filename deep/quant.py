@@ -31,7 +31,10 @@ norms. Supported methods: ``lora`` and ``alpha_lora``.
 
 The PEFT route needs nothing from here beyond the quantizers: ``get_peft_model(quantized,
 AlphaLoraConfig(...))`` works with both (see :mod:`deep.peft`; :func:`quantize_nf4` sets the
-``is_loaded_in_4bit`` flag PEFT reads to pick its bitsandbytes layer).
+``is_loaded_in_4bit`` flag PEFT reads to pick its bitsandbytes layer). That route also gives
+alpha-DoRA on a quantized base (``use_dora=True``: PEFT dequantizes ``W0`` for the row norms at
+each forward), equal to :func:`deep.inject`'s ``alpha_dora`` on the float model holding the
+dequantized weights (tests/deep/test_quant.py).
 """
 
 from __future__ import annotations

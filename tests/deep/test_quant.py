@@ -251,3 +251,45 @@ def test_plain_deep_inject_hands_quantized_targets_to_deep_quant(which, method):
     assert torch.equal(logits(a, batch), logits(b, batch))
     with pytest.raises(quant.QuantizedBaseError):
         deep_merge(a)
+
+
+@pytest.mark.parametrize("which", QUANTIZERS)
+def test_peft_alpha_dora_on_quantized_base_is_alpha_dora_of_the_dequantized_model(which):
+    """AlphaLoraConfig(use_dora=True) on a quantized base (PEFT dequantizes W0 for the row norms)
+    equals the project's own alpha_dora on the float llama that holds the dequantized weights:
+    logits and the gradients of A, B, alpha and m, with the same random tensors. At init it is
+    the quantized base exactly (deep.quant.inject refuses DoRA: it has no dense W0)."""
+    from deep import inject
+
+    batch = tiny_batch("llama")
+    theirs = peft.get_peft_model(_quantized(which), AlphaLoraConfig(
+        r=R, lora_alpha=8.0, target_modules=TARGETS, task_type="SEQ_CLS", use_dora=True))
+    assert torch.equal(logits(theirs, batch), logits(_quantized(which), batch))
+    ours = inject(_dequantized_float_model(which), AdapterConfig(
+        method="alpha_dora", rank=R, lora_alpha=8.0, target_modules=TARGETS, seed=1))
+    g = torch.Generator().manual_seed(5)
+    pairs = []
+    with torch.no_grad():
+        for name, layer in adapter_layers(ours):
+            mod = theirs.base_model.model.get_submodule(name)
+            for src, dst in ((layer.lora_A, mod.lora_A["default"].weight),
+                             (layer.lora_B, mod.lora_B["default"].weight),
+                             (layer.alpha, mod.lora_row_alpha["default"]),
+                             (layer.lora_magnitude, mod.lora_row_magnitude["default"])):
+                if src is layer.lora_magnitude:  # positive, near the row norms
+                    v = src.detach() * (1.0 + 0.3 * torch.rand(src.shape, generator=g))
+                else:
+                    v = torch.randn(src.shape, generator=g) * 0.3 + (1.0 if src.ndim == 1 else 0.0)
+                src.copy_(v)
+                dst.copy_(v)
+                pairs.append((src, dst))
+        theirs.base_model.model.score.modules_to_save["default"].weight.copy_(ours.score.weight)
+    lo, lt = ours(**batch), theirs(**batch)
+    assert (lt.logits - logits(_quantized(which), batch)).abs().max() > 1e-3  # not the base
+    torch.testing.assert_close(lt.logits, lo.logits, atol=1e-6, rtol=0)
+    lo.loss.backward()
+    lt.loss.backward()
+    assert len(pairs) == 4 * 2 * 2  # 4 tensors x 2 targets x 2 layers
+    for src, dst in pairs:
+        assert src.grad is not None and src.grad.abs().max() > 0
+        torch.testing.assert_close(dst.grad, src.grad, atol=1e-6, rtol=0)
