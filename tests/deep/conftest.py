@@ -85,3 +85,37 @@ def make_model():
 def make_batch():
     """Factory fixture: ``make_batch(arch, seed=0, batch=3, seq=7)`` -> input dict."""
     return tiny_batch
+
+
+
+def peft_pairs(ours: torch.nn.Module, theirs: torch.nn.Module,
+               dora: bool = False) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """(kind, project tensor, PEFT tensor) for every adapter layer of ``ours`` (a
+    :func:`deep.inject` model) and the same module of ``theirs`` (a PEFT ``AlphaLoraConfig``
+    model); kinds ``"A"``, ``"B"``, ``"alpha"`` and, with ``dora``, the magnitude ``"m"``."""
+    from deep import adapter_layers
+
+    pairs = []
+    for name, layer in adapter_layers(ours):
+        mod = theirs.base_model.model.get_submodule(name)
+        pairs += [("A", layer.lora_A, mod.lora_A["default"].weight),
+                  ("B", layer.lora_B, mod.lora_B["default"].weight),
+                  ("alpha", layer.alpha, mod.lora_row_alpha["default"])]
+        if dora:
+            pairs.append(("m", layer.lora_magnitude, mod.lora_row_magnitude["default"]))
+    return pairs
+
+
+@torch.no_grad()
+def copy_random_(pairs: list[tuple[str, torch.Tensor, torch.Tensor]], seed: int) -> None:
+    """Give both tensors of every :func:`peft_pairs` pair the same random values: A and B
+    N(0, 0.3²), alpha 1 + N(0, 0.3²), m its own value times U(1, 1.3) (positive, near the row
+    norms)."""
+    g = torch.Generator().manual_seed(seed)
+    for kind, src, dst in pairs:
+        if kind == "m":
+            v = src.detach() * (1.0 + 0.3 * torch.rand(src.shape, generator=g))
+        else:
+            v = torch.randn(src.shape, generator=g) * 0.3 + (1.0 if kind == "alpha" else 0.0)
+        src.copy_(v)
+        dst.copy_(v)

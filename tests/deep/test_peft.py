@@ -9,10 +9,10 @@ import torch
 
 peft = pytest.importorskip("peft")
 
-from deep import AdapterConfig, adapter_layers, inject  # noqa: E402
+from deep import AdapterConfig, inject  # noqa: E402
 from deep.peft import AlphaLoraConfig, from_pretrained, named_alpha_parameters  # noqa: E402
 
-from .conftest import ARCHS, tiny_batch, tiny_model  # noqa: E402
+from .conftest import ARCHS, copy_random_, peft_pairs, tiny_batch, tiny_model  # noqa: E402
 
 R, LORA_ALPHA = 4, 8.0
 TARGETS = {"roberta": ["query", "value"], "llama": ["q_proj", "v_proj"]}
@@ -25,16 +25,7 @@ def _pair(arch, scale_bias=True):
                                                   train_head=False, seed=1))
     theirs = peft.get_peft_model(tiny_model(arch), AlphaLoraConfig(
         r=R, lora_alpha=LORA_ALPHA, target_modules=TARGETS[arch], scale_bias=scale_bias))
-    g = torch.Generator().manual_seed(5)
-    with torch.no_grad():
-        for name, layer in adapter_layers(ours):
-            mod = theirs.base_model.model.get_submodule(name)
-            for src, dst in ((layer.lora_A, mod.lora_A["default"].weight),
-                             (layer.lora_B, mod.lora_B["default"].weight),
-                             (layer.alpha, mod.lora_row_alpha["default"])):
-                v = torch.randn(src.shape, generator=g) * 0.3 + (1.0 if src.ndim == 1 else 0.0)
-                src.copy_(v)
-                dst.copy_(v)
+    copy_random_(peft_pairs(ours, theirs), seed=5)
     return ours, theirs
 
 
@@ -47,12 +38,8 @@ def test_logits_and_gradients_equal_inject(arch, scale_bias):
     torch.testing.assert_close(lt.logits, lo.logits, atol=1e-6, rtol=0)
     lo.loss.backward()
     lt.loss.backward()
-    for name, layer in adapter_layers(ours):
-        mod = theirs.base_model.model.get_submodule(name)
-        for src, dst in ((layer.lora_A, mod.lora_A["default"].weight),
-                         (layer.lora_B, mod.lora_B["default"].weight),
-                         (layer.alpha, mod.lora_row_alpha["default"])):
-            torch.testing.assert_close(dst.grad, src.grad, atol=1e-6, rtol=0)
+    for _, src, dst in peft_pairs(ours, theirs):
+        torch.testing.assert_close(dst.grad, src.grad, atol=1e-6, rtol=0)
 
 
 def test_merge_writes_alpha_w0_plus_sba_and_bias(tmp_path):
@@ -112,25 +99,8 @@ def _dora_pair(arch, scale_bias=True):
     theirs = peft.get_peft_model(tiny_model(arch), AlphaLoraConfig(
         r=R, lora_alpha=LORA_ALPHA, target_modules=TARGETS[arch], scale_bias=scale_bias,
         use_dora=True))
-    g = torch.Generator().manual_seed(6)
-    with torch.no_grad():
-        for name, layer in adapter_layers(ours):
-            mod = theirs.base_model.model.get_submodule(name)
-            for src, dst in _dora_tensors(layer, mod):
-                if src is layer.lora_magnitude:  # positive, near the row norms
-                    v = src.detach() * (1.0 + 0.3 * torch.rand(src.shape, generator=g))
-                else:
-                    v = torch.randn(src.shape, generator=g) * 0.3 + (1.0 if src.ndim == 1 else 0.0)
-                src.copy_(v)
-                dst.copy_(v)
+    copy_random_(peft_pairs(ours, theirs, dora=True), seed=6)
     return ours, theirs
-
-
-def _dora_tensors(layer, mod):
-    return ((layer.lora_A, mod.lora_A["default"].weight),
-            (layer.lora_B, mod.lora_B["default"].weight),
-            (layer.alpha, mod.lora_row_alpha["default"]),
-            (layer.lora_magnitude, mod.lora_row_magnitude["default"]))
 
 
 @pytest.mark.parametrize("scale_bias", [True, False])
@@ -144,14 +114,11 @@ def test_use_dora_equals_alpha_dora_of_inject(arch, scale_bias):
     torch.testing.assert_close(lt.logits, lo.logits, atol=1e-6, rtol=0)
     lo.loss.backward()
     lt.loss.backward()
-    n = 0
-    for name, layer in adapter_layers(ours):
-        mod = theirs.base_model.model.get_submodule(name)
-        for src, dst in _dora_tensors(layer, mod):
-            assert src.grad is not None and src.grad.abs().max() > 0
-            torch.testing.assert_close(dst.grad, src.grad, atol=1e-6, rtol=0)
-            n += 1
-    assert n == 4 * 2 * 2  # 4 tensors x 2 targets x 2 layers
+    pairs = peft_pairs(ours, theirs, dora=True)
+    assert len(pairs) == 4 * 2 * 2  # 4 tensors x 2 targets x 2 layers
+    for _, src, dst in pairs:
+        assert src.grad is not None and src.grad.abs().max() > 0
+        torch.testing.assert_close(dst.grad, src.grad, atol=1e-6, rtol=0)
 
 
 def _base_state(model):

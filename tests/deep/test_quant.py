@@ -22,7 +22,7 @@ from deep import AdapterConfig, adapter_layers, quant  # noqa: E402
 from deep import merge as deep_merge  # noqa: E402
 from deep.peft import AlphaLoraConfig, QuantizedMergeError  # noqa: E402
 
-from .conftest import logits, tiny_batch, tiny_model  # noqa: E402
+from .conftest import copy_random_, logits, peft_pairs, tiny_batch, tiny_model  # noqa: E402
 
 R = 4
 TARGETS = ["q_proj", "v_proj"]
@@ -61,6 +61,12 @@ def _adapt(model, route, method, scale_bias=True):
     return peft.get_peft_model(model, AlphaLoraConfig(
         r=R, lora_alpha=8.0, target_modules=TARGETS, task_type="SEQ_CLS",
         use_alpha=method == "alpha_lora", scale_bias=scale_bias))
+
+
+@torch.no_grad()
+def _copy_head(ours, theirs):
+    """The PEFT model's trained copy of the head := the project model's head."""
+    theirs.base_model.model.score.modules_to_save["default"].weight.copy_(ours.score.weight)
 
 
 def _storage(model):
@@ -137,26 +143,16 @@ def test_inject_route_equals_peft_route_with_random_adapters(which, scale_bias):
     gradients of A, B, alpha) with the same random tensors."""
     ours = _adapt(_quantized(which), "inject", "alpha_lora", scale_bias)
     theirs = _adapt(_quantized(which), "peft", "alpha_lora", scale_bias)
-    g = torch.Generator().manual_seed(3)
-    pairs = []
-    with torch.no_grad():
-        for name, layer in adapter_layers(ours):
-            mod = theirs.base_model.model.get_submodule(name)
-            for src, dst in ((layer.lora_A, mod.lora_A["default"].weight),
-                             (layer.lora_B, mod.lora_B["default"].weight),
-                             (layer.alpha, mod.lora_row_alpha["default"])):
-                v = torch.randn(src.shape, generator=g) * 0.3 + (1.0 if src.ndim == 1 else 0.0)
-                src.copy_(v)
-                dst.copy_(v)
-                pairs.append((src, dst))
-        theirs.base_model.model.score.modules_to_save["default"].weight.copy_(ours.score.weight)
+    pairs = peft_pairs(ours, theirs)
+    copy_random_(pairs, seed=3)
+    _copy_head(ours, theirs)
     batch = tiny_batch("llama")
     lo, lt = ours(**batch), theirs(**batch)
     assert (lo.logits - logits(_quantized(which), batch)).abs().max() > 1e-3  # not the base
     torch.testing.assert_close(lt.logits, lo.logits, atol=1e-6, rtol=0)
     lo.loss.backward()
     lt.loss.backward()
-    for src, dst in pairs:
+    for _, src, dst in pairs:
         torch.testing.assert_close(dst.grad, src.grad, atol=1e-6, rtol=0)
 
 
@@ -267,29 +263,15 @@ def test_peft_alpha_dora_on_quantized_base_is_alpha_dora_of_the_dequantized_mode
     assert torch.equal(logits(theirs, batch), logits(_quantized(which), batch))
     ours = inject(_dequantized_float_model(which), AdapterConfig(
         method="alpha_dora", rank=R, lora_alpha=8.0, target_modules=TARGETS, seed=1))
-    g = torch.Generator().manual_seed(5)
-    pairs = []
-    with torch.no_grad():
-        for name, layer in adapter_layers(ours):
-            mod = theirs.base_model.model.get_submodule(name)
-            for src, dst in ((layer.lora_A, mod.lora_A["default"].weight),
-                             (layer.lora_B, mod.lora_B["default"].weight),
-                             (layer.alpha, mod.lora_row_alpha["default"]),
-                             (layer.lora_magnitude, mod.lora_row_magnitude["default"])):
-                if src is layer.lora_magnitude:  # positive, near the row norms
-                    v = src.detach() * (1.0 + 0.3 * torch.rand(src.shape, generator=g))
-                else:
-                    v = torch.randn(src.shape, generator=g) * 0.3 + (1.0 if src.ndim == 1 else 0.0)
-                src.copy_(v)
-                dst.copy_(v)
-                pairs.append((src, dst))
-        theirs.base_model.model.score.modules_to_save["default"].weight.copy_(ours.score.weight)
+    pairs = peft_pairs(ours, theirs, dora=True)
+    copy_random_(pairs, seed=5)
+    _copy_head(ours, theirs)
     lo, lt = ours(**batch), theirs(**batch)
     assert (lt.logits - logits(_quantized(which), batch)).abs().max() > 1e-3  # not the base
     torch.testing.assert_close(lt.logits, lo.logits, atol=1e-6, rtol=0)
     lo.loss.backward()
     lt.loss.backward()
     assert len(pairs) == 4 * 2 * 2  # 4 tensors x 2 targets x 2 layers
-    for src, dst in pairs:
+    for _, src, dst in pairs:
         assert src.grad is not None and src.grad.abs().max() > 0
         torch.testing.assert_close(dst.grad, src.grad, atol=1e-6, rtol=0)
