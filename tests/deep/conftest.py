@@ -76,6 +76,17 @@ def logits(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tens
 
 
 @pytest.fixture
+def one_thread():
+    """torch on one intra-op thread for the test (restored after): tiny matrices, and on a
+    shared 2-core machine a second spinning OpenMP thread is up to 100x slower under load. Use
+    it with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
 def make_model():
     """Factory fixture: ``make_model(arch, seed=0)`` -> tiny random model (eval mode)."""
     return tiny_model

@@ -27,14 +27,7 @@ N_ROWS, BATCH, ALPHA_BATCH, EVERY = 60, 4, 4, 4
 LR, ALPHA_LR, CLIP = 1e-2, 5e-2, 1.0
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: tiny matrices, and a shared 2-core machine makes a second
-    spinning OpenMP thread 100x slower under load."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/deep/conftest.py
 
 
 def synthetic_rows(n=N_ROWS, seed=0):

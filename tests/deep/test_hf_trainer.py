@@ -32,13 +32,7 @@ from deep.io import SAFE_INDEX_NAME, WEIGHTS_NAME
 from .conftest import LABELS, logits, tiny_batch, tiny_model
 from .test_hf import RecordingCollator, adapted_model, synthetic_rows, training_args
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/deep/conftest.py
 
 
 # ---------------------------------------------------------------------------- metrics

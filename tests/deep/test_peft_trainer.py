@@ -37,12 +37,7 @@ R = 4
 STEPS = 14  # 12 adapter batches per epoch: crosses an epoch boundary; alpha steps 0, 4, 8, 12
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/deep/conftest.py
 
 
 class Recorder(TrainerCallback):

@@ -29,12 +29,7 @@ METHODS = method_names()  # every kind registered now, with and without alpha
 TOL_REL = 2.0 ** -5
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/deep/conftest.py
 
 
 def adapted(arch, method, dtype=torch.float32):

@@ -40,13 +40,11 @@ ROUTES = ["inject", "peft"]
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _quiet(one_thread):
+    """One thread (tests/deep/conftest.py) and no bitsandbytes / torchao deprecation chatter."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # bitsandbytes / torchao deprecation chatter
+        warnings.simplefilter("ignore")
         yield
-    torch.set_num_threads(n)
 
 
 def _quantized(which, seed=0):
