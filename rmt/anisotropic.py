@@ -47,7 +47,7 @@ from numpy.typing import ArrayLike
 from scipy.optimize import brentq
 
 from . import validation as V
-from .arbitrary import signed_labels
+from .arbitrary import plugin_rows
 from .core import Moments
 
 __all__ = [
@@ -592,19 +592,8 @@ def plugin_statistics(X: ArrayLike, y: ArrayLike, source_coef: ArrayLike, cov: A
     includes_mean : bool
         Whether ``cov`` contains the rank-one ``mu_t mu_tᵀ`` (second moment of target rows).
     """
-    Xv = V.finite_array("X", X, ndim=2)
-    yv = signed_labels(y)
-    w = _mean("source_coef", source_coef)
+    Xv, yv, w = plugin_rows(X, y, source_coef)
     n, p = Xv.shape
-    if yv.shape[0] != n:
-        raise ValueError(f"y has {yv.shape[0]} entries but X has {n} rows")
-    if w.shape[0] != p:
-        raise ValueError(f"source_coef has length {w.shape[0]} but X has {p} columns")
-    if n < 2:
-        raise ValueError(f"the U-statistics need at least 2 training rows, got n={n}")
-    if np.all(yv == yv[0]):
-        raise ValueError(f"y has a single class ({yv[0]:+g} on all {n} rows): the plug-in "
-                         "statistics need both classes -1 and +1 among the training rows")
     spec = spectrum(cov, "cov", p=p)
     Z = (Xv * yv[:, None]) @ spec.eigenvectors
     return PluginStatistics(n=n, p=p, spectrum=spec, S=Z.sum(axis=0),

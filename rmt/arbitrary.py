@@ -40,6 +40,7 @@ __all__ = [
     "TargetStatistics",
     "plugin_statistics",
     "signed_labels",
+    "plugin_rows",
     "u_statistic",
 ]
 
@@ -132,6 +133,29 @@ def signed_labels(y: ArrayLike, name: str = "y") -> np.ndarray:
     return y
 
 
+def plugin_rows(X: ArrayLike, y: ArrayLike,
+                source_coef: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The checked inputs of a plug-in estimate: ``X`` (n, p) finite, ``y`` (n,) in {−1, +1}
+    with both classes, ``source_coef`` (p,) finite and n >= 2 (the U-statistics need two rows);
+    ValueError naming the argument otherwise."""
+    Xv = V.finite_array("X", X, ndim=2)
+    yv = signed_labels(y)
+    w = V.finite_array("source_coef", source_coef, ndim=1)
+    n, p = Xv.shape
+    if yv.shape[0] != n:
+        raise ValueError(f"y has {yv.shape[0]} entries but X has {n} rows")
+    if w.shape[0] != p:
+        raise ValueError(f"source_coef has length {w.shape[0]} but X has {p} columns")
+    if n < 2:
+        raise ValueError(f"the U-statistic needs at least 2 training rows, got n={n}")
+    if np.all(yv == yv[0]):
+        raise ValueError(
+            f"y has a single class ({yv[0]:+g} on all {n} rows): the plug-in statistics need "
+            "both classes -1 and +1 among the training rows"
+        )
+    return Xv, yv, w
+
+
 @dataclass(frozen=True)
 class TargetStatistics:
     """Plug-in estimates of the three scalars of an arbitrary-source problem.
@@ -175,21 +199,8 @@ def plugin_statistics(X: ArrayLike, y: ArrayLike, source_coef: ArrayLike) -> Tar
     source_coef : array (p,)
         The source classifier ``w̃`` (not all zero).
     """
-    X = V.finite_array("X", X, ndim=2)
-    y = signed_labels(y)
-    w = V.finite_array("source_coef", source_coef, ndim=1)
+    X, y, w = plugin_rows(X, y, source_coef)
     n, p = X.shape
-    if y.shape[0] != n:
-        raise ValueError(f"y has {y.shape[0]} entries but X has {n} rows")
-    if w.shape[0] != p:
-        raise ValueError(f"source_coef has length {w.shape[0]} but X has {p} columns")
-    if n < 2:
-        raise ValueError(f"the U-statistic needs at least 2 training rows, got n={n}")
-    if np.all(y == y[0]):
-        raise ValueError(
-            f"y has a single class ({y[0]:+g} on all {n} rows): the plug-in statistics need "
-            "both classes -1 and +1 among the training rows"
-        )
     W = float(w @ w)
     if W == 0.0:
         raise ValueError("source_coef is the zero vector: alpha has no effect")

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import norm
 
-from rmt import Moments, arbitrary, regression, ridge
+from rmt import Moments, anisotropic, arbitrary, regression, ridge
 from rmt.equivalents import delta, ridge_constants
 
 GOOD = dict(M_s=1.0, M_t=1.0, c=0.5, p=100, n=20, N=200, gamma_pre=1.0, gamma_ft=1.0)
@@ -276,6 +276,38 @@ def test_plugin_statistics_with_a_single_class_raises():
     for label in (1.0, -1.0):
         with pytest.raises(ValueError, match="single class"):
             arbitrary.plugin_statistics(Xs, np.full(20, label), np.ones(5))
+
+
+_PLUGINS = {
+    "arbitrary": lambda X, y, w: arbitrary.plugin_statistics(X, y, w),
+    "anisotropic": lambda X, y, w: anisotropic.plugin_statistics(X, y, w, np.eye(5)),
+}
+
+
+@pytest.mark.parametrize("which", list(_PLUGINS))
+@pytest.mark.parametrize("case, match", [
+    ("single_class", "single class"), ("one_row", "at least 2 training rows"),
+    ("y_length", "y has 19 entries but X has 20 rows"),
+    ("w_length", "source_coef has length 4 but X has 5 columns"),
+    ("labels", "y must contain only -1 and \\+1"), ("nan", "X"),
+])
+def test_both_plugin_estimators_check_their_rows_alike(which, case, match):
+    rng = np.random.default_rng(2)
+    X, y, w = rng.standard_normal((20, 5)), np.where(np.arange(20) % 2, 1.0, -1.0), np.ones(5)
+    if case == "single_class":
+        y = np.ones(20)
+    elif case == "one_row":
+        X, y = X[:1], y[:1]
+    elif case == "y_length":
+        y = y[:19]
+    elif case == "w_length":
+        w = w[:4]
+    elif case == "labels":
+        y = np.where(y > 0, 1.0, 0.0)
+    else:
+        X[3, 2] = np.nan
+    with pytest.raises(ValueError, match=match):
+        _PLUGINS[which](X, y, w)
 
 
 @pytest.mark.parametrize(
