@@ -16,7 +16,20 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["read_steps", "plot_run"]
+__all__ = ["read_steps", "plot_run", "save_png"]
+
+
+def save_png(fig: object, path: str | os.PathLike[str]) -> Path:
+    """Lay out ``fig``, save it as a 110-dpi PNG at ``path`` (parent folders created), close it
+    and return the path (the deep figures: this module's and the GLUE study scripts')."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()  # type: ignore[attr-defined]
+    fig.savefig(path, dpi=110)  # type: ignore[attr-defined]
+    plt.close(fig)  # type: ignore[arg-type]
+    return path
 
 
 def read_steps(run_dir: str | os.PathLike[str]) -> dict[str, np.ndarray]:
@@ -67,11 +80,7 @@ def plot_run(run_dir: str | os.PathLike[str]) -> list[Path]:
         axm.set_ylabel("metric at evaluation steps")
         axm.legend(fontsize=8)
     fig.suptitle(run.name)
-    fig.tight_layout()
-    path = run / "learning_curve.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    written.append(path)
+    written.append(save_png(fig, run / "learning_curve.png"))
     if "alpha_mean" in cols:
         fig, ax = plt.subplots(figsize=(6, 3.8))
         ax.fill_between(step, cols["alpha_min"], cols["alpha_max"], alpha=0.2, label="min – max")
@@ -83,9 +92,5 @@ def plot_run(run_dir: str | os.PathLike[str]) -> list[Path]:
         ax.set_ylabel("alpha (all adapted rows)")
         ax.set_title(f"{run.name}: alpha trajectory")
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        path = run / "alpha_trajectory.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path)
+        written.append(save_png(fig, run / "alpha_trajectory.png"))
     return written

@@ -251,6 +251,8 @@ def _figure(results: list, path: Path, model: str, policy: str) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from linear.plot import save
+
     ns = [c.n for c in results[0].curves]
     fig, axes = plt.subplots(len(results), len(ns), figsize=(4.2 * len(ns), 3.3 * len(results)),
                              squeeze=False)
@@ -276,10 +278,7 @@ def _figure(results: list, path: Path, model: str, policy: str) -> Path:
     fig.suptitle(f"Frozen {model} features: accuracy vs α, theory lines, α* dotted; "
                  f"γ_pre = γ_ft = 1; {policy} splits", fontsize=10)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 if __name__ == "__main__":

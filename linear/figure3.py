@@ -197,6 +197,8 @@ def figure(res: list, path: Path, policy: str) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .plot import save
+
     shown = [r for r in res if (r["source"], r["target"]) in PAPER_PAIRS]
     fig, axes = plt.subplots(1, len(shown), figsize=(4.6 * len(shown), 4.0), squeeze=False)
     for ax, r in zip(axes[0], shown, strict=True):
@@ -223,7 +225,4 @@ def figure(res: list, path: Path, policy: str) -> Path:
     fig.suptitle("Amazon Review, honest protocol: N=2000, n=40, γ_pre=2, γ_ft=0.1; "
                  f"{policy} splits; α* dotted", fontsize=10)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save(fig, path)

@@ -427,6 +427,8 @@ def _figure(path: Path, summary: list[dict[str, Any]], tasks: list[str], methods
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from deep.plots import save_png
+
     fig, axes = plt.subplots(1, len(tasks), figsize=(3.6 * len(tasks), 3.6), squeeze=False)
     for ax, task in zip(axes[0], tasks, strict=True):
         for j, protocol in enumerate(("honest", "paper")):
@@ -444,9 +446,7 @@ def _figure(path: Path, summary: list[dict[str, Any]], tasks: list[str], methods
         ax.set_ylim(max(0, lo), None)
     axes[0, 0].set_ylabel("dev metric (mean ± std over seeds)")
     axes[0, 0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_png(fig, path)
 
 
 if __name__ == "__main__":

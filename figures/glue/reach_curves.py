@@ -120,6 +120,8 @@ def _figure(path: Path, rows: list[dict[str, Any]]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from deep.plots import save_png
+
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     fig, axes = plt.subplots(1, len(tasks), figsize=(3.4 * len(tasks), 3.2), squeeze=False)
     for ax, task in zip(axes[0], tasks, strict=True):
@@ -132,9 +134,7 @@ def _figure(path: Path, rows: list[dict[str, Any]]) -> None:
         ax.set_xlabel("step")
     axes[0, 0].set_ylabel("metric ×100")
     axes[0, 0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_png(fig, path)
 
 
 if __name__ == "__main__":
