@@ -37,6 +37,7 @@ Target (issue 7): LoFT step time <= 1.3x our LoRA + AdamW at the same rank (rows
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import os
 import platform
@@ -160,11 +161,13 @@ class Runner:
         self.allocator = alloc
         self.k = 0
 
-    def step(self) -> None:
+    def step(self, hooks: contextlib.AbstractContextManager | None = None) -> None:
+        """One optimiser step (and allocator step); ``hooks`` wraps the forward only."""
         self.opt.zero_grad(set_to_none=True)
-        loss = self.model(**self.batch).loss
-        if self.allocator is not None:
-            loss = loss + self.allocator.loss()
+        with hooks if hooks is not None else contextlib.nullcontext():
+            loss = self.model(**self.batch).loss
+            if self.allocator is not None:
+                loss = loss + self.allocator.loss()
         loss.backward()
         self.opt.step()
         if self.allocator is not None:
@@ -182,16 +185,7 @@ class Runner:
                 seen[s.data_ptr()] = s.nbytes()
             return t
 
-        self.opt.zero_grad(set_to_none=True)
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            loss = self.model(**self.batch).loss
-            if self.allocator is not None:
-                loss = loss + self.allocator.loss()
-        loss.backward()
-        self.opt.step()
-        if self.allocator is not None:
-            self.allocator.step(self.k)
-        self.k += 1
+        self.step(torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t))
         return sum(seen.values())
 
     def state_bytes(self) -> int:

@@ -41,6 +41,17 @@ def full_grad(W, X, Y):
     return W.grad
 
 
+def lockstep(opt, ref, params, W0, X, Y):
+    """One step of LoFT on W0 + B A and one of the reference (AdamW) on W0 + D, same loss."""
+    A, B, D = params
+    opt.zero_grad()
+    tanh_loss(W0 + B @ A, X, Y).backward()
+    opt.step()
+    ref.zero_grad()
+    tanh_loss(W0 + D, X, Y).backward()
+    ref.step()
+
+
 def col_projector(M):
     """Orthogonal projector onto the column space of M (via QR, not via the library)."""
     Q, _ = torch.linalg.qr(M)
@@ -63,12 +74,7 @@ def test_full_rank_equals_adamw(weight_decay, seed):
     ref = torch.optim.AdamW([D], lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=weight_decay)
     worst = 0.0
     for _ in range(50):
-        opt.zero_grad()
-        tanh_loss(W0 + B @ A, X, Y).backward()
-        opt.step()
-        ref.zero_grad()
-        tanh_loss(W0 + D, X, Y).backward()
-        ref.step()
+        lockstep(opt, ref, (A, B, D), W0, X, Y)
         W_loft, W_ref = W0 + B @ A, W0 + D
         worst = max(worst, ((W_loft - W_ref).norm() / W_ref.norm()).item())
     moved = (D - B0 @ A0).abs().max().item()
@@ -83,12 +89,7 @@ def test_full_rank_equals_adamw_float32():
     opt = LoFT(pairs=[(A, B)], lr=1e-2, weight_decay=0.05, rho_A=0.0, rho_B=0.0)
     ref = torch.optim.AdamW([D], lr=1e-2, weight_decay=0.05)
     for _ in range(20):
-        opt.zero_grad()
-        tanh_loss(W0 + B @ A, X, Y).backward()
-        opt.step()
-        ref.zero_grad()
-        tanh_loss(W0 + D, X, Y).backward()
-        ref.step()
+        lockstep(opt, ref, (A, B, D), W0, X, Y)
     assert opt.state[A]["exp_avg_sq"].dtype == torch.float32
     rel = ((B @ A - D).norm() / (D - B0 @ A0).norm()).item()
     assert rel < 1e-3, rel
@@ -119,12 +120,7 @@ def adamw_gap(n_out, n_in, r, seed, log10_kappa_A=None, b_scale=1.0, steps=50):
     ref = torch.optim.AdamW([D], lr=1e-2, weight_decay=0.0)
     worst, kappa = 0.0, 0.0
     for _ in range(steps):
-        opt.zero_grad()
-        tanh_loss(W0 + B @ A, X, Y).backward()
-        opt.step()
-        ref.zero_grad()
-        tanh_loss(W0 + D, X, Y).backward()
-        ref.step()
+        lockstep(opt, ref, (A, B, D), W0, X, Y)
         worst = max(worst, ((B @ A - D).norm() / (W0 + D).norm()).item())
         kappa = max(kappa, torch.linalg.cond(A.detach()).item(), torch.linalg.cond(B.detach()).item())
     assert (D - B0 @ A0).abs().max() > 0.1, "the reference barely moved: vacuous comparison"
@@ -160,12 +156,7 @@ def test_non_square_mechanism_one_side_is_a_proper_projection(shape):
     steps = []
     for _ in range(2):  # t = 1 is a B-step, t = 2 an A-step
         A_t, B_t, D_t = A.detach().clone(), B.detach().clone(), D.detach().clone()
-        opt.zero_grad()
-        tanh_loss(W0 + B @ A, X, Y).backward()
-        opt.step()
-        ref.zero_grad()
-        tanh_loss(W0 + D, X, Y).backward()
-        ref.step()
+        lockstep(opt, ref, (A, B, D), W0, X, Y)
         steps.append((A_t, B_t, (B @ A - B_t @ A_t).detach(), (D - D_t).detach()))
     if n_in > n_out:   # B-step (t = 1): rows of ΔW stay in row(A), AdamW's leave it
         A_t, _, dW, dD = steps[0]
