@@ -69,6 +69,11 @@ class Transfer:
     def p(self) -> int:
         return int(self.mu_s.shape[0])
 
+    @property
+    def beta(self) -> float:
+        """``⟨mu_s, mu_t⟩ / ‖mu_s‖²`` (the ``beta`` of :meth:`from_beta`)."""
+        return float(self.mu_s @ self.mu_t) / float(self.mu_s @ self.mu_s)
+
     def source(self, N: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """``N`` source rows ``(X̃ (N, p), ỹ (N,))``."""
         return sample(self.mu_s, N, rng)

@@ -39,11 +39,6 @@ def save(fig: Figure, path: str | Path) -> Path:
     return path
 
 
-def _beta(sim: SimulationResult) -> float:
-    t = sim.setting.transfer
-    return float(t.mu_s @ t.mu_t) / float(t.mu_s @ t.mu_s)
-
-
 def accuracy_vs_alpha(
     sims: Sequence[SimulationResult], *, theory_alphas: np.ndarray | None = None,
     marker_step: int = 10,
@@ -55,7 +50,7 @@ def accuracy_vs_alpha(
     ta = np.linspace(lo, hi, 1000) if theory_alphas is None else theory_alphas
     for i, sim in enumerate(sims):
         color = f"C{i}"
-        b = _beta(sim)
+        b = sim.setting.transfer.beta
         ax.plot(ta, sim.theory_accuracy(ta), color=color, lw=1.6, label=f"theory, β = {b:g}")
         sel = slice(None, None, marker_step)
         ax.errorbar(sim.alphas[sel], sim.mean[sel], yerr=sim.std[sel], fmt="o", ms=3.5,

@@ -98,7 +98,7 @@ def task_figure1(opts: Options) -> dict:
     ov = _synthetic_overrides(opts)
     sims = synthetic.figure1(seeds=opts.mc_seeds, n_jobs=opts.n_jobs, progress=opts.progress,
                              **ov)
-    rows = [r | {"beta": plot._beta(s)} for s in sims for r in s.rows()]
+    rows = [r | {"beta": s.setting.transfer.beta} for s in sims for r in s.rows()]
     summary = synthetic.figure1_summary(sims)
     out = opts.out
     paths = [write_csv(out / "figure1_accuracy_vs_alpha.csv", rows, quick=opts.quick),

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..splits import subsample_indices
-from .tasks import TaskSpec, _check_split, get_task
+from .tasks import TaskSpec, check_split, get_task
 
 __all__ = [
     "ENV_GLUE_DIR",
@@ -296,7 +296,7 @@ def load_glue(
     seed : seed of the subsample (unused otherwise).
     """
     spec = get_task(task)
-    split = _check_split(spec, split)
+    split = check_split(spec, split)
     root = resolve_glue_dir(data_dir)
     if root is None:
         looked = f"no data_dir, {ENV_GLUE_DIR} unset, {_default_glue_dir()} absent"

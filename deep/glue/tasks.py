@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["TASKS", "TaskSpec", "get_task"]
+__all__ = ["TASKS", "TaskSpec", "get_task", "check_split"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,7 +162,7 @@ def get_task(task: str | TaskSpec) -> TaskSpec:
     raise ValueError(f"task={task!r} is unknown; valid tasks: {', '.join(TASKS)}")
 
 
-def _check_split(spec: TaskSpec, split: str) -> str:
+def check_split(spec: TaskSpec, split: str) -> str:
     if isinstance(split, str):
         split = _SPLIT_ALIASES.get(split.lower(), split.lower())
         if split in spec.files:

@@ -52,7 +52,6 @@ or without tokenizer files (tokenizer), and one that transformers cannot load, r
 
 from .base import ENV_CACHE, ModelNotAvailable, cache_root, package_dir
 from .base import HEADS as HEADS  # not in __all__, importable as before
-from .gguf import _atomic_build as _atomic_build  # used by tests
 from .gguf import smollm2_checkpoint, smollm2_gguf
 from .loading import (
     SHORT_NAMES,

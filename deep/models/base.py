@@ -15,7 +15,8 @@ import torch
 
 from ..glue.tasks import TaskSpec, get_task
 
-__all__ = ["ENV_CACHE", "HEADS", "ModelNotAvailable", "package_dir", "cache_root"]
+__all__ = ["ENV_CACHE", "HEADS", "ModelNotAvailable", "package_dir", "cache_root", "check_head",
+           "check_dtype", "label_kwargs", "seeded"]
 
 #: Environment variable overriding the conversion cache folder.
 ENV_CACHE = "RESCALORA_CACHE"
@@ -50,7 +51,7 @@ def cache_root() -> Path:
     return base / "rescalora"
 
 
-def _label_kwargs(task_or_num_labels: str | TaskSpec | int) -> dict[str, Any]:
+def label_kwargs(task_or_num_labels: str | TaskSpec | int) -> dict[str, Any]:
     """Config fields for a sequence-classification head: num_labels, problem_type, label names."""
     if isinstance(task_or_num_labels, str | TaskSpec):
         spec = get_task(task_or_num_labels)
@@ -71,7 +72,7 @@ def _label_kwargs(task_or_num_labels: str | TaskSpec | int) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _seeded(seed: int | None) -> Iterator[None]:
+def seeded(seed: int | None) -> Iterator[None]:
     """Run the block with ``torch.manual_seed(seed)`` without touching the caller's RNG."""
     if seed is None:
         yield
@@ -83,13 +84,13 @@ def _seeded(seed: int | None) -> Iterator[None]:
         yield
 
 
-def _check_head(head: str) -> str:
+def check_head(head: str) -> str:
     if head not in HEADS:
         raise ValueError(f"head={head!r} is invalid; allowed: {', '.join(HEADS)}")
     return head
 
 
-def _check_dtype(dtype: Any) -> torch.dtype:
+def check_dtype(dtype: Any) -> torch.dtype:
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise ValueError(f"dtype={dtype!r} is invalid: allowed a floating torch dtype "
                          "(torch.float32, torch.bfloat16, torch.float16)")

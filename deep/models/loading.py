@@ -16,12 +16,12 @@ import torch
 from ..glue.tasks import TaskSpec
 from .base import (
     ModelNotAvailable,
-    _check_dtype,
-    _check_head,
-    _label_kwargs,
-    _seeded,
     cache_root,
+    check_dtype,
+    check_head,
+    label_kwargs,
     package_dir,
+    seeded,
 )
 from .gguf import converted_name, smollm2_checkpoint, smollm2_gguf
 from .tiny import tiny_model, tiny_tokenizer
@@ -262,14 +262,14 @@ def load_model(
     """
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
 
-    head = _check_head(head)
-    dtype = _check_dtype(dtype)
+    head = check_head(head)
+    dtype = check_dtype(dtype)
     labels: dict[str, Any] = {}
     if head == "classification":
         if task_or_num_labels is None:
             raise ValueError("task_or_num_labels=None is invalid for head='classification': "
                              "allowed a GLUE task name or an integer >= 1")
-        labels = _label_kwargs(task_or_num_labels)
+        labels = label_kwargs(task_or_num_labels)
     kind, loc = resolve_model(name_or_path)
     if kind == "short" and loc.startswith("tiny-"):
         n_or_task = task_or_num_labels if head == "classification" else 2
@@ -291,7 +291,7 @@ def load_model(
                 raise ValueError(f"{loc}: the config has neither pad_token_id nor eos_token_id; "
                                  "set config.pad_token_id for sequence classification")
             extra["pad_token_id"] = int(eos)
-        with _seeded(seed), _held_load_report() as held:
+        with seeded(seed), _held_load_report() as held:
             loaded: Any = auto.from_pretrained(loc, dtype=dtype, output_loading_info=True,
                                                **extra, **kw)
         model, info = loaded  # (model, {"missing_keys": ..., ...}) with output_loading_info

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from ..glue.tasks import TaskSpec
-from .base import _check_dtype, _check_head, _label_kwargs, _seeded
+from .base import check_dtype, check_head, label_kwargs, seeded
 
 __all__ = ["TINY_TYPES", "tiny_tokenizer", "tiny_model"]
 
@@ -128,8 +128,8 @@ def tiny_model(
     )
 
     model_type = _check_tiny_type(model_type)
-    head = _check_head(head)
-    dtype = _check_dtype(dtype)
+    head = check_head(head)
+    dtype = check_dtype(dtype)
     if seed is None:
         raise ValueError("seed=None is invalid for tiny_model: allowed a non-negative integer")
     for name, v in (("max_len", max_len), ("hidden_size", hidden_size),
@@ -145,7 +145,7 @@ def tiny_model(
     common: dict[str, Any] = {"vocab_size": len(vocab), "hidden_size": hidden_size,
                               "num_hidden_layers": num_layers, "num_attention_heads": num_heads,
                               "intermediate_size": 2 * hidden_size}
-    labels: dict[str, Any] = _label_kwargs(num_labels) if head == "classification" else {}
+    labels: dict[str, Any] = label_kwargs(num_labels) if head == "classification" else {}
     cfg: BertConfig | RobertaConfig | LlamaConfig
     if model_type == "bert":
         cfg = BertConfig(**common, max_position_embeddings=max_len, type_vocab_size=2,
@@ -160,6 +160,6 @@ def tiny_model(
                           bos_token_id=vocab["<s>"], eos_token_id=vocab["</s>"],
                           tie_word_embeddings=False, **labels)
     auto = AutoModelForCausalLM if head == "causal_lm" else AutoModelForSequenceClassification
-    with _seeded(seed):
+    with seeded(seed):
         model = auto.from_config(cfg)
     return model.to(dtype)

@@ -13,7 +13,6 @@ import time
 import pytest
 import torch
 
-from deep import models
 from deep.data import load_glue, make_collator, tokenize
 from deep.models import (
     ENV_CACHE,
@@ -31,6 +30,7 @@ from deep.models import (
     tiny_model,
     tiny_tokenizer,
 )
+from deep.models.gguf import atomic_build
 
 
 @pytest.fixture(autouse=True)
@@ -294,7 +294,7 @@ def test_atomic_build_keeps_an_existing_winner(tmp_path):
         (final / "winner").write_text("1")  # another process finished first
         (out / "loser").write_text("1")
 
-    assert models._atomic_build(final, racer) == final
+    assert atomic_build(final, racer) == final
     assert sorted(p.name for p in final.iterdir()) == ["winner"]
     assert [p.name for p in tmp_path.iterdir()] == ["done"]
 

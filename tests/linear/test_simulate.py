@@ -123,3 +123,13 @@ def test_setting_validation(kw, match):
                 gamma_ft=1.0) | kw
     with pytest.raises(ValueError, match=match):
         Setting(**args)
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.2, 0.9, 1.0])
+def test_transfer_beta_recovers_the_beta_it_was_built_from(beta):
+    t = Transfer.from_beta(beta, 2.0, 1.5, 12)
+    assert t.beta == pytest.approx(beta, abs=1e-15)
+    # by definition on arbitrary means: <mu_s, mu_t> / |mu_s|^2
+    rng = np.random.default_rng(0)
+    mu_s, mu_t = rng.standard_normal(7), rng.standard_normal(7)
+    assert Transfer(mu_s, mu_t).beta == pytest.approx(sum(mu_s * mu_t) / sum(mu_s**2), rel=1e-12)
