@@ -41,6 +41,8 @@ _HELP = {
     "batch_size": "rows per adapter step",
     "eval_batch_size": "rows per evaluation batch",
     "lr": "AdamW (or LoFT) learning rate of adapters and head",
+    "head_lr": "AdamW learning rate of the task head (default: --lr). A new head on pooled "
+               "features of small spread needs large weights (README, Study v2)",
     "weight_decay": "AdamW weight decay",
     "betas": "AdamW betas (two numbers)",
     "max_grad_norm": "clip the adapter gradients to this norm (default: no clipping)",

@@ -307,6 +307,7 @@ class TrainConfig:
     batch_size: int = 32
     eval_batch_size: int = 64
     lr: float = 5e-4
+    head_lr: float | None = None  # None: = lr; else the task head's own AdamW lr
     weight_decay: float = 0.01
     betas: tuple[float, float] = (0.9, 0.99)
     max_grad_norm: float | None = None
@@ -362,6 +363,10 @@ class TrainConfig:
             _check(v is None or (_is_int(v) and v >= 1), name, v, "None or an integer >= 1")
         _check(self.epochs > 0 and math.isfinite(self.epochs), "epochs", self.epochs, "> 0")
         _check(self.lr > 0, "lr", self.lr, "> 0")
+        _check(self.head_lr is None or (self.head_lr > 0 and math.isfinite(self.head_lr)),
+               "head_lr", self.head_lr, "None or a finite number > 0")
+        _check(self.head_lr is None or self.optimizer == "adamw", "head_lr", self.head_lr,
+               "None with optimizer='loft' (LoFT steps the head at its own lr)")
         _check(self.alpha_lr > 0, "alpha_lr", self.alpha_lr, "> 0")
         _check(self.weight_decay >= 0, "weight_decay", self.weight_decay, ">= 0")
         _check(0.0 < self.alpha_split < 1.0, "alpha_split", self.alpha_split, "the open interval (0, 1)")

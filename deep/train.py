@@ -51,7 +51,7 @@ from .data import LazyTokenizedDataset, TaskSpec, carve_splits, get_task, load_g
 from .distributed import all_reduce_mean, init_distributed
 from .distributed import world as world_info
 from .evaluate import batch_items, build_model, evaluate, evaluate_run, logits_of, to_device
-from .inject import alpha_parameters, named_alpha_parameters, trainable_parameters
+from .inject import alpha_parameters, head_parameters, named_alpha_parameters, trainable_parameters
 from .io import save_adapter
 from .optim import LoFT
 from .runlog import canonical, write_logs
@@ -131,6 +131,10 @@ def _make_optimizer(cfg: TrainConfig, model: torch.nn.Module, trainable: list[to
         return LoFT.from_model(model, exclude=alphas, lr=cfg.lr, betas=cfg.betas,
                                weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm)
     groups: list[dict[str, Any]] = [{"params": trainable}]
+    if cfg.head_lr is not None:  # the head in its own group (the scheduler scales both)
+        head = {id(p) for p in head_parameters(model)}
+        groups = [{"params": [p for p in trainable if id(p) not in head]},
+                  {"params": [p for p in trainable if id(p) in head], "lr": cfg.head_lr}]
     if alphas and cfg.alpha_mode == "joint":
         # joint: alpha is one more AdamW group (its own lr, no weight decay: decay would pull it
         # to 0, not to its initial value 1), updated every step on the adapter batches

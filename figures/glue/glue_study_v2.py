@@ -126,6 +126,8 @@ def _config(args: argparse.Namespace, preset: dict[str, Any], task: str, method:
         "data_dir": args.data_dir, "alpha_lr": 5e-3, "alpha_every": 10,
         "subsample": args.subsample, "dev_subsample": args.dev_subsample,
     }
+    if args.head_lr is not None:  # not in the config otherwise: earlier runs stay reusable
+        cfg["head_lr"] = args.head_lr
     steps = args.steps or (preset.get("steps") or {}).get(task)
     if steps:
         cfg["max_steps"] = int(steps)
@@ -212,6 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=None, help="steps per run (default: the preset's)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--rank", type=int, default=8)
+    p.add_argument("--head-lr", type=float, default=None,
+                   help="the task head's own AdamW lr, the same for every method (default: each "
+                        "trial's lr). Pair tasks on MiniLM need it: the new head sits on pooled "
+                        "features of small spread and needs large weights")
     p.add_argument("--model", default="minilm",
                    help="one model per invocation (a short name of deep.models or a folder); its "
                         "name is the `model` column of the CSVs; use a separate --runs/--out per model")
@@ -300,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
                   "model": args.model,
                   "alpha_moved": moved["all"], "alpha_moved_q": moved["q"], "alpha_moved_v": moved["v"],
                   "config": json.dumps(chosen[(task, m)], sort_keys=True),
-                  "seconds": round(s["seconds"], 2), "alpha_share": round(s["alpha_share"], 4)}
+                  "seconds": round(s["seconds"], 2), "alpha_share": round(s["alpha_share"], 4),
+                  "head_lr": "" if args.head_lr is None else args.head_lr}
         run_rows.append(common | {"protocol": "honest", "value": float(s["final"][key])})
         run_rows.append(common | {"protocol": "paper", "value": max(float(h[key]) for h in history)})
     order = ["task", "method", "seed", "protocol", "metric", "value", "steps", "alpha_moved"]
@@ -399,6 +406,9 @@ def _write_markdown(path: Path, summary: list[dict[str, Any]], args: argparse.Na
              "baseline (STS-B: Pearson ≥ 0.70) is out of reach at this budget and not part of the "
              "verdict.",
              ""]
+    if getattr(args, "head_lr", None) is not None:
+        lines += [f"Task head at its own AdamW lr {args.head_lr:g} (`--head-lr`), the same for every "
+                  "method and trial; adapters / full fine-tuning at the tuned lr.", ""]
     for protocol in ("honest", "paper"):
         lines += [f"## protocol: {protocol}", "",
                   "| task | majority | method | n | mean ± std | diff vs lora_gauss [95 % CI] "

@@ -34,6 +34,24 @@ def test_paired_ci_matches_scipy():
     assert _module().paired_ci(a - b)[1:] == pytest.approx((ref2.low, ref2.high))
 
 
+def test_head_lr_reaches_every_run_of_the_study(glue, tmp_path):  # noqa: F811
+    """--head-lr is one recipe for all methods and trials: in every run's config.json, in the
+    head_lr column of runs.csv and stated in summary.md."""
+    import json
+
+    rc = _module().main(["--model", "tiny-roberta", "--tasks", "sst2", "--methods", "lora_gauss",
+                         "full", "--seeds", "1", "--steps", "2", "--rank", "2", "--batch-size", "8",
+                         "--head-lr", "0.03", "--data-dir", str(glue), "--runs", str(tmp_path / "runs"),
+                         "--out", str(tmp_path / "out"), "--no-progress"])
+    assert rc == 0
+    configs = sorted((tmp_path / "runs").rglob("config.json"))
+    assert len(configs) == 2 * 3 + 2  # 3 tuning trials + 1 seed per method
+    assert {json.loads(c.read_text())["head_lr"] for c in configs} == {0.03}
+    with (tmp_path / "out" / "runs.csv").open() as f:
+        assert {r["head_lr"] for r in csv.DictReader(f)} == {"0.03"}
+    assert "own AdamW lr 0.03" in (tmp_path / "out" / "summary.md").read_text()
+
+
 def test_study_runs_end_to_end_on_a_tiny_model(glue, tmp_path):  # noqa: F811
     rc = _module().main(["--model", "tiny-roberta", "--tasks", "sst2", "--methods", "lora_gauss",
                          "alpha_lora", "--seeds", "2", "--steps", "3", "--rank", "2", "--batch-size", "8",

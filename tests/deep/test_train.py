@@ -228,7 +228,9 @@ def test_cli_train_then_eval_round_trip(glue, tmp_path, capsys):
      ({"alpha_split": 0.6, "val_split": 0.5}, "alpha_split + val_split"), ({"optimizer": "sgd"}, "optimizer"),
      ({"lr": -1.0}, "lr"), ({"epochs": 0}, "epochs"), ({"model_dropout": 1.5}, "model_dropout"),
      ({"alpha_every": 0}, "alpha_every"), ({"alpha_split": 0.0}, "alpha_split"),
-     ({"val_split": -0.1}, "val_split"), ({"task": "glue-rte"}, "task")],
+     ({"val_split": -0.1}, "val_split"), ({"task": "glue-rte"}, "task"),
+     ({"head_lr": 0.0}, "head_lr"), ({"head_lr": float("inf")}, "head_lr"),
+     ({"head_lr": 1e-2, "optimizer": "loft"}, "head_lr")],
 )
 def test_bad_configuration_names_the_field(kw, field, tmp_path):
     with pytest.raises(ValueError, match=rf"{field.replace('+', '[+]')}=.*allowed"):
@@ -326,3 +328,45 @@ def test_rank_allocating_adapters_train_and_resume_exactly(glue, tmp_path, adapt
     ta, tb = _adapter_tensors(tmp_path / "a"), _adapter_tensors(tmp_path / "b")
     for k in ta:
         assert torch.equal(ta[k], tb[k]), k
+
+
+# ----------------------------------------------------------------------------------------
+# head_lr: the task head in its own AdamW group
+# ----------------------------------------------------------------------------------------
+def _head_and_adapter(run: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    t = _adapter_tensors(run)
+    head = {k: v for k, v in t.items() if k.startswith("classifier.")}
+    assert head and len(head) < len(t)
+    return head, {k: v for k, v in t.items() if k not in head}
+
+
+def test_head_lr_equal_to_lr_is_the_single_group_run_bitwise(glue, tmp_path):
+    """AdamW is per-parameter: the head in a second group at the same lr changes nothing."""
+    kw = dict(adapter="lora", max_steps=6, epochs=1)
+    train(_cfg(glue, tmp_path / "one", **kw), progress=False)
+    train(_cfg(glue, tmp_path / "two", head_lr=1e-2, **kw), progress=False)
+    a, b = _adapter_tensors(tmp_path / "one"), _adapter_tensors(tmp_path / "two")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_head_lr_steps_the_head_at_its_own_rate(glue, tmp_path):
+    """One AdamW step moves every weight by about its group's lr (|m / sqrt(v)| = 1 at the first
+    step, plus lr * wd * w): the head by head_lr, the adapter factors by lr (B: A gets no
+    gradient at the first step, B0 = 0)."""
+    from deep import adapter_layers
+    from deep.evaluate import build_model
+
+    lr, head_lr = 1e-4, 3e-2
+    cfg = _cfg(glue, tmp_path / "run", adapter="lora", max_steps=1, epochs=1, lr=lr,
+               head_lr=head_lr, weight_decay=0.0)
+    init, _ = build_model(cfg)  # the run's model before its first step (same seed)
+    head0 = {k: v.detach().clone() for k, v in init.classifier.named_parameters()}
+    train(cfg, progress=False)
+    head1, adapter1 = _head_and_adapter(tmp_path / "run")
+    dh = max(float((head1["classifier." + k] - v).abs().max()) for k, v in head0.items())
+    assert dh == pytest.approx(head_lr, rel=1e-3)
+    b0 = {n + ".lora_B": layer.lora_B.detach() for n, layer in adapter_layers(init)}  # B0 = 0
+    assert b0.keys() <= adapter1.keys()
+    db = max(float((adapter1[k] - v).abs().max()) for k, v in b0.items())
+    assert db == pytest.approx(lr, rel=1e-3)
