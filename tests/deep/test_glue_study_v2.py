@@ -49,7 +49,9 @@ def test_head_lr_reaches_every_run_of_the_study(glue, tmp_path):  # noqa: F811
     assert {json.loads(c.read_text())["head_lr"] for c in configs} == {0.03}
     with (tmp_path / "out" / "runs.csv").open() as f:
         assert {r["head_lr"] for r in csv.DictReader(f)} == {"0.03"}
-    assert "own AdamW lr 0.03" in (tmp_path / "out" / "summary.md").read_text()
+    assert "sst2: task head at its own AdamW lr 0.03" in (tmp_path / "out" / "summary.md").read_text()
+    assert _module().main(["--combine", str(tmp_path / "out"), "--out", str(tmp_path / "merged")]) == 0
+    assert "sst2: task head at its own AdamW lr 0.03" in (tmp_path / "merged" / "summary.md").read_text()
 
 
 def test_study_runs_end_to_end_on_a_tiny_model(glue, tmp_path):  # noqa: F811
