@@ -128,3 +128,8 @@ def test_reach_curves_tabulates_pilots_against_the_majority_baseline(glue, tmp_p
     assert [r["clears"] for r in rows] == ["False", "True"]
     assert float(rows[0]["majority"]) == pytest.approx(base)
     assert (tmp_path / "o" / "reach.png").read_bytes()[:4] == b"\x89PNG"
+    assert "300: " + f"{100 * (base + 0.06):.1f} (60.0)" in (tmp_path / "o" / "reach.md").read_text()
+    assert mod.main(["--tasks", "sst2", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "h"),
+                     "--data-dir", str(glue), "--no-run", "--head-lr", "0.05"]) == 0
+    assert "task head at lr 0.05" in (tmp_path / "h" / "reach.md").read_text()
+    assert mod.pilot_config("mrpc", 300, tmp_path, None, 0.05)["head_lr"] == 0.05
