@@ -17,3 +17,5 @@ python figures/glue/glue_study_v2.py --tasks stsb --seeds 5 --steps 200 --dev-su
     --head-lr 5e-2 --jobs 2 --threads 1 --out figures/out/glue_v2/stsb
 python figures/glue/glue_study_v2.py --combine figures/out/glue_v2/sst2 figures/out/glue_v2/stsb
 python figures/glue/reach_curves.py
+python figures/glue/reach_curves.py --tasks mrpc rte --steps 300 --head-lr 5e-2 --runs runs/reach_head_lr \
+    --out figures/out/glue_v2/reach_head_lr
