@@ -148,7 +148,7 @@ def _check_no_rslora(layer: AdapterLayer) -> None:
 
 
 def draw_factor(shape: tuple[int, ...], init: str, kind: str,
-          generator: torch.Generator | None) -> torch.Tensor:
+                generator: torch.Generator | None) -> torch.Tensor:
     """A factor drawn on the CPU in float32: N(0, 0.02²) (``gaussian``, PEFT's AdaLoRA and the
     official LoRA² code) or Kaiming-uniform with ``a = √5`` (``kaiming``)."""
     t = torch.empty(shape)

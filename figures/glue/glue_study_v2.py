@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = [r | {"model": args.model} for r in _summarise(run_rows, args.tasks, args.methods, majority)]
     _write_csv(out / "summary.csv", summary)
     _write_markdown(out / "summary.md", summary, args, preset, time.perf_counter() - t0,
-                    {t: args.head_lr for t in args.tasks} if args.head_lr is not None else None)
+                    _head_lrs(run_rows))
     _figure(out / "glue_v2.png", summary, args.tasks, args.methods)
     print(f"wrote {out}/runs.csv, summary.csv, summary.md, glue_v2.png")
     return 0
@@ -353,6 +353,11 @@ def _summarise(run_rows: list[dict[str, Any]], tasks: list[str], methods: list[s
     return summary
 
 
+def _head_lrs(run_rows: list[dict[str, Any]]) -> dict[str, float]:
+    """task -> the head lr its runs used (``head_lr`` column; tasks without one are absent)."""
+    return {r["task"]: float(r["head_lr"]) for r in run_rows if r.get("head_lr") not in (None, "")}
+
+
 def _read_csv(path: Path) -> list[dict[str, Any]]:
     with path.open(newline="") as f:
         return list(csv.DictReader(f))
@@ -385,8 +390,7 @@ def combine(dirs: list[Path], out: Path, args: argparse.Namespace, preset: dict[
         _write_csv(out / "tuning.csv", tuning)
     summary = [r | {"model": args.model} for r in _summarise(run_rows, tasks, methods, majority)]
     _write_csv(out / "summary.csv", summary)
-    head_lrs = {r["task"]: float(r["head_lr"]) for r in run_rows if r.get("head_lr")}
-    _write_markdown(out / "summary.md", summary, args, preset, math.nan, head_lrs)
+    _write_markdown(out / "summary.md", summary, args, preset, math.nan, _head_lrs(run_rows))
     _figure(out / "glue_v2.png", summary, tasks, methods)
     print(f"combined {len(dirs)} folders into {out}")
     return 0
@@ -398,7 +402,7 @@ def _fmt(x: float, scale: float) -> str:
 
 def _write_markdown(path: Path, summary: list[dict[str, Any]], args: argparse.Namespace,
                     preset: dict[str, Any], seconds: float,
-                    head_lrs: dict[str, float] | None = None) -> None:
+                    head_lrs: dict[str, float]) -> None:
     lines = [f"# GLUE study v2 — model {args.model}, preset {args.preset}",
              "",
              "Tuning on 10 % of TRAIN (validation split), same trial count per method; dev never used "
@@ -409,7 +413,7 @@ def _write_markdown(path: Path, summary: list[dict[str, Any]], args: argparse.Na
              "baseline (STS-B: Pearson ≥ 0.70) is out of reach at this budget and not part of the "
              "verdict.",
              ""]
-    for task, head_lr in (head_lrs or {}).items():
+    for task, head_lr in head_lrs.items():
         lines += [f"{task}: task head at its own AdamW lr {head_lr:g} (`--head-lr`), the same for every "
                   "method and trial; adapters / full fine-tuning at the tuned lr.", ""]
     for protocol in ("honest", "paper"):
