@@ -98,7 +98,6 @@ def make_batch():
     return tiny_batch
 
 
-
 def peft_pairs(ours: torch.nn.Module, theirs: torch.nn.Module,
                dora: bool = False) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
     """(kind, project tensor, PEFT tensor) for every adapter layer of ``ours`` (a
